@@ -1,0 +1,66 @@
+"""The header's navigation, built from the pages that exist in this installation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str | Promise
+    url_name: str
+    description: str | Promise = ""
+    staff_only: bool = False
+    section: str = ""
+
+
+NAV_ITEMS = (
+    NavItem(
+        _("Guidance"),
+        "guidance:index",
+        _("Read Partner Center billing support guidance in your language."),
+        section="guidance",
+    ),
+    NavItem(
+        _("Cases"),
+        "cases:dashboard",
+        _("Open, work and escalate billing dispute cases for your customers."),
+        section="cases",
+    ),
+    NavItem(
+        _("Admin"),
+        "admin:index",
+        _("Manage partners, users and guidance translations."),
+        staff_only=True,
+        section="admin",
+    ),
+)
+
+
+def nav_for(request: HttpRequest) -> list[dict[str, object]]:
+    """Return the navigation entries this request's user may see, with the current one marked."""
+    user = getattr(request, "user", None)
+    is_staff = bool(user and user.is_authenticated and user.is_staff)
+    entries = []
+    for item in NAV_ITEMS:
+        if item.staff_only and not is_staff:
+            continue
+        try:
+            url = reverse(item.url_name)
+        except NoReverseMatch:
+            # An app that has not shipped its pages yet gets no menu entry, never a broken link.
+            continue
+        entries.append(
+            {
+                "label": item.label,
+                "description": item.description,
+                "url": url,
+                "current": request.path.startswith(url),
+            }
+        )
+    return entries

@@ -1,0 +1,20 @@
+"""Root URLs: language-prefixed pages, plus the unprefixed health check and language switch."""
+
+from django.conf.urls.i18n import i18n_patterns
+from django.contrib import admin
+from django.urls import include, path
+
+from portal import views
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("i18n/setlang/", views.set_language, name="set_language"),
+]
+
+urlpatterns += i18n_patterns(
+    path("", views.home, name="home"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("guidance/", include("guidance.urls")),
+    path("cases/", include("cases.urls")),
+    path("admin/", admin.site.urls),
+)

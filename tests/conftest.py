@@ -1,0 +1,77 @@
+"""Suite-wide fixtures. The suite runs against the real PostgreSQL and Redis (see `make test`)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests.factories import UserFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Fail at once, with what to do, rather than run (or skip) against the wrong services.
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if engine != "django.db.backends.postgresql":
+        raise pytest.UsageError(
+            "The test suite runs on PostgreSQL: run `make test`, or set DATABASE_URL=postgres://… "
+            f"(the current database engine is {engine})."
+        )
+    if not os.environ.get("REDIS_URL"):
+        raise pytest.UsageError("The test suite needs Redis: run `make test`, or set REDIS_URL=redis://…")
+    # Playwright's sync API runs an event loop in the test thread; the tests' ORM calls stay synchronous.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(autouse=True)
+def _static_storage(settings) -> None:
+    """Serve static files without a manifest, so tests need no collectstatic step."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def password() -> str:
+    return "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def member(db: None, password: str):
+    """A signed-up portal user with no special rights."""
+    return UserFactory(email="member@contoso.example", full_name="Mia Member", password=password)
+
+
+@pytest.fixture
+def staff(db: None, password: str):
+    """A staff superuser who may open Django admin."""
+    return UserFactory(
+        email="admin@portal.example",
+        full_name="Ada Admin",
+        password=password,
+        is_staff=True,
+        is_superuser=True,
+    )
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def artifacts_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A git-ignored folder for this test's screenshots and logs."""
+    path = ARTIFACTS / request.node.name.replace("/", "_").replace("[", "-").replace("]", "")
+    path.mkdir(parents=True, exist_ok=True)
+    yield path

@@ -1,0 +1,102 @@
+"""The UI catalogues are complete for every non-English language and match their compiled form."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import polib
+import pytest
+from django.conf import settings
+from django.utils.translation import to_locale
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCALES = [to_locale(code) for code, _name in settings.LANGUAGES if code != "en"]
+
+
+def catalogue(locale: str) -> polib.POFile:
+    return polib.pofile(str(ROOT / "locale" / locale / "LC_MESSAGES" / "django.po"))
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_catalogue_has_no_untranslated_or_fuzzy_message(locale: str) -> None:
+    """Every message of every non-English catalogue is translated and none is fuzzy."""
+    po = catalogue(locale)
+    assert len(po) > 0
+    untranslated = [entry.msgid for entry in po.untranslated_entries()]
+    fuzzy = [entry.msgid for entry in po.fuzzy_entries()]
+    assert untranslated == [], f"{locale}: untranslated {untranslated}"
+    assert fuzzy == [], f"{locale}: fuzzy {fuzzy}"
+    assert "fuzzy" not in po.metadata_as_entry().flags
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_compiled_catalogue_matches_its_source(locale: str) -> None:
+    """The committed .mo holds exactly the messages of its .po (a stale .mo fails)."""
+    po = catalogue(locale)
+    mo_path = ROOT / "locale" / locale / "LC_MESSAGES" / "django.mo"
+    assert mo_path.exists(), f"{mo_path} is missing: run `make compilemessages`"
+    mo = polib.mofile(str(mo_path))
+
+    def messages(entries) -> dict[tuple[str, str, str], object]:
+        result = {}
+        for entry in entries:
+            if entry.obsolete or getattr(entry, "fuzzy", False) or not entry.msgid:
+                continue  # msgfmt leaves fuzzy and obsolete entries out of the .mo
+            if not (entry.msgstr or entry.msgstr_plural):
+                continue
+            key = (entry.msgctxt or "", entry.msgid, entry.msgid_plural or "")
+            result[key] = dict(entry.msgstr_plural) if entry.msgid_plural else entry.msgstr
+        return result
+
+    assert messages(mo) == messages(po), f"{mo_path} is older than its .po: run `make compilemessages`"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_catalogue_passes_msgfmt_check(locale: str, tmp_path: Path) -> None:
+    """msgfmt --check accepts the catalogue (placeholders and plural forms agree)."""
+    msgfmt = shutil.which("msgfmt")
+    assert msgfmt, "gettext (msgfmt) must be installed (see .ci/run)"
+    po_path = ROOT / "locale" / locale / "LC_MESSAGES" / "django.po"
+    result = subprocess.run(
+        [msgfmt, "--check", "-o", str(tmp_path / "out.mo"), str(po_path)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_marked_string_is_in_the_catalogues(tmp_path: Path) -> None:
+    """Extracting the strings afresh finds nothing the committed catalogues lack."""
+    copy = tmp_path / "src"
+    shutil.copytree(
+        ROOT,
+        copy,
+        ignore=shutil.ignore_patterns(
+            ".venv", "var", ".git", "test-artifacts", "node_modules", "__pycache__"
+        ),
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "makemessages",
+            "-l",
+            "ja",
+            "--no-obsolete",
+            "--ignore=tests/*",
+            "--ignore=var/*",
+            "--ignore=.venv/*",
+        ],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "VAR_DIR": str(tmp_path / "var")},
+    )
+    assert result.returncode == 0, result.stderr
+    fresh = {(e.msgctxt or "", e.msgid) for e in polib.pofile(str(copy / "locale/ja/LC_MESSAGES/django.po"))}
+    committed = {(e.msgctxt or "", e.msgid) for e in catalogue("ja")}
+    missing = sorted(fresh - committed)
+    assert missing == [], f"strings marked but not in the catalogues (run `make messages`): {missing}"
