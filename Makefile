@@ -7,7 +7,7 @@ PORT ?= 8000
 
 # make test talks to the real services; override these to point elsewhere.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal
-TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 
 .DEFAULT_GOAL := help
 .PHONY: help run test worker beat lint format messages compilemessages check-services e2e
@@ -29,8 +29,10 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 
 run: $(VENV)/.installed ## Serve the portal on http://127.0.0.1:$(PORT) (SQLite, eager Celery, mail to var/mail)
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py import_guidance guidance/content --verbosity 0
 	@echo
 	@echo "  The portal:  http://127.0.0.1:$(PORT)/"
+	@echo "  Guidance:    http://127.0.0.1:$(PORT)/en/guidance/"
 	@echo "  Sign in at:  http://127.0.0.1:$(PORT)/en/accounts/login/"
 	@echo "  No account yet? Create one with: $(BIN)/python manage.py createsuperuser"
 	@echo "  Mail the portal sends is written to var/mail/. Ctrl-C stops the server."

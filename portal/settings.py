@@ -210,6 +210,8 @@ LANGUAGE_COOKIE_SAMESITE = "Lax"
 
 MODELTRANSLATION_DEFAULT_LANGUAGE = "en"
 MODELTRANSLATION_FALLBACK_LANGUAGES = ("en",)
+# The tabbed translation admin needs jQuery UI; serve the vendored copy, never a CDN.
+JQUERY_UI_URL = "vendor/jquery-ui-1.13.3/jquery-ui.min.js"
 
 # --- Static files -----------------------------------------------------------------------------
 

@@ -39,6 +39,15 @@ def _static_storage(settings) -> None:
     }
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    """Each test starts with an empty cache (the suite's own Redis database; see `make test`)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def password() -> str:
     return "correct-horse-battery-staple"

@@ -1,0 +1,261 @@
+"""Django admin for guidance: tabbed translation editing, translation status, review, history."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import translation as i18n
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from modeltranslation.admin import TabbedDjangoJqueryTranslationAdmin
+from simple_history.admin import SimpleHistoryAdmin
+
+from guidance.models import Article, Translation, TranslationType, outdated_condition
+from guidance.services import translations_mark_reviewed, translations_mark_unreviewed
+
+STATUS_CHOICES = (
+    ("missing", _("missing")),
+    ("machine", _("machine translated")),
+    ("outdated", _("outdated")),
+    ("unreviewed", _("not reviewed")),
+    ("reviewed", _("reviewed")),
+)
+
+
+def _status_condition(status: str) -> Q:
+    """The condition on Translation rows that a status stands for."""
+    return {
+        "machine": Q(translation_type=TranslationType.MACHINE),
+        "outdated": outdated_condition(),
+        "unreviewed": Q(reviewed=False),
+        "reviewed": Q(reviewed=True),
+    }[status]
+
+
+class LanguageFilter(admin.SimpleListFilter):
+    title = _("language")
+    parameter_name = "language"
+
+    def lookups(self, request, model_admin):
+        return settings.LANGUAGES
+
+    def queryset(self, request, queryset):
+        # Alone it keeps articles that have this language; with a status it scopes that status.
+        if self.value() and not request.GET.get(TranslationStatusFilter.parameter_name):
+            return queryset.filter(translations__language=self.value())
+        return queryset
+
+
+class TranslationStatusFilter(admin.SimpleListFilter):
+    title = _("translation status")
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return STATUS_CHOICES
+
+    def queryset(self, request, queryset):
+        status = self.value()
+        if not status:
+            return queryset
+        language = request.GET.get(LanguageFilter.parameter_name)
+        translations = Translation.objects.filter(article=OuterRef("pk"))
+        if language:
+            translations = translations.filter(language=language)
+        if status == "missing":
+            if language:
+                return queryset.exclude(Exists(translations))
+            return queryset.annotate(_languages=Count("translations", distinct=True)).filter(
+                _languages__lt=len(settings.LANGUAGES)
+            )
+        if status == "reviewed" and not language:
+            # Every translation reviewed, not just one.
+            return queryset.filter(Exists(translations)).exclude(
+                Exists(translations.filter(_status_condition("unreviewed")))
+            )
+        return queryset.filter(Exists(translations.filter(_status_condition(status))))
+
+
+class TranslationInline(admin.TabularInline):
+    model = Translation
+    extra = 0
+    can_delete = False
+    fields = (
+        "language",
+        "translation_type",
+        "outdated",
+        "source_hash",
+        "imported_at",
+        "reviewed",
+        "reviewed_by",
+    )
+    readonly_fields = (
+        "language",
+        "translation_type",
+        "outdated",
+        "source_hash",
+        "imported_at",
+        "reviewed_by",
+    )
+    ordering = ("language",)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(boolean=True, description=_("outdated"))
+    def outdated(self, obj: Translation) -> bool:
+        return obj.is_outdated
+
+
+@admin.register(Article)
+class ArticleAdmin(SimpleHistoryAdmin, TabbedDjangoJqueryTranslationAdmin):
+    list_display = ("title", "slug", "cloud", "languages", "updated_at")
+    list_filter = ("cloud", LanguageFilter, TranslationStatusFilter)
+    search_fields = ("slug", *(f"title_{code.replace('-', '_')}" for code, _name in settings.LANGUAGES))
+    readonly_fields = ("source_hash", "source_date", "asset_id", "metadata", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("slug", "cloud", "title", "description", "body")}),
+        (
+            _("DocFX source"),
+            {
+                "classes": ("collapse",),
+                "fields": ("source_hash", "source_date", "asset_id", "metadata", "created_at", "updated_at"),
+            },
+        ),
+    )
+    inlines = (TranslationInline,)
+    actions = ("mark_reviewed",)
+    history_list_display = ("changed_languages",)
+
+    class Media:
+        css = {"all": ("guidance/admin.css",)}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Article]:
+        return super().get_queryset(request).prefetch_related("translations")
+
+    @admin.display(description=_("languages"))
+    def languages(self, obj: Article) -> str:
+        translations = {t.language: t for t in obj.translations.all()}
+        items = []
+        for code, _name in settings.LANGUAGES:
+            t = translations.get(code)
+            if t is None:
+                state, label = "missing", _("missing")
+            elif t.is_outdated:
+                state, label = "outdated", _("outdated")
+            elif t.is_machine:
+                state, label = "machine", _("machine translated")
+            elif t.reviewed:
+                state, label = "reviewed", _("reviewed")
+            else:
+                state, label = "current", t.get_translation_type_display()
+            items.append((state, label, code))
+        return format_html_join(" ", '<span class="lang-status lang-status--{}" title="{}">{}</span>', items)
+
+    @admin.display(description=_("languages changed"))
+    def changed_languages(self, obj) -> str:
+        previous = obj.prev_record
+        if previous is None:
+            return _("created")
+        delta = obj.diff_against(previous)
+        return ", ".join(sorted(change.field for change in delta.changes)) or "—"
+
+    def view_on_site(self, obj: Article) -> str:
+        return obj.get_absolute_url()
+
+    @admin.action(description=_("Mark all translations of the selected articles reviewed"))
+    def mark_reviewed(self, request: HttpRequest, queryset: QuerySet[Article]) -> None:
+        _review(self, request, Translation.objects.filter(article__in=queryset))
+
+    def save_formset(self, request, form, formset, change) -> None:
+        super().save_formset(request, form, formset, change)
+        toggled = [f.instance for f in formset.forms if "reviewed" in f.changed_data]
+        _record_review(toggled, request.user)
+
+
+class OutdatedFilter(admin.SimpleListFilter):
+    title = _("outdated")
+    parameter_name = "outdated"
+
+    def lookups(self, request, model_admin):
+        return (("yes", _("Yes")), ("no", _("No")))
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.outdated()
+        if self.value() == "no":
+            return queryset.current()
+        return queryset
+
+
+@admin.register(Translation)
+class TranslationAdmin(admin.ModelAdmin):
+    list_display = (
+        "article",
+        "language",
+        "translation_type",
+        "outdated",
+        "reviewed",
+        "imported_at",
+        "edit_text",
+    )
+    list_filter = ("language", "translation_type", OutdatedFilter, "reviewed", "article__cloud")
+    list_select_related = ("article",)
+    search_fields = ("article__slug",)
+    readonly_fields = (
+        "article",
+        "language",
+        "translation_type",
+        "source_hash",
+        "source_path",
+        "imported_at",
+        "has_segments",
+        "reviewed_at",
+        "reviewed_by",
+    )
+    fields = (*readonly_fields[:7], "reviewed", "reviewed_at", "reviewed_by")
+    actions = ("mark_reviewed",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(boolean=True, description=_("outdated"))
+    def outdated(self, obj: Translation) -> bool:
+        return obj.is_outdated
+
+    @admin.display(description=_("text"))
+    def edit_text(self, obj: Translation) -> str:
+        url = reverse("admin:guidance_article_change", args=[obj.article_id])
+        return format_html('<a href="{}">{}</a>', url, _("Edit the article"))
+
+    def view_on_site(self, obj: Translation) -> str:
+        with i18n.override(obj.language):
+            return obj.article.get_absolute_url()
+
+    @admin.action(description=_("Mark the selected translations reviewed"))
+    def mark_reviewed(self, request: HttpRequest, queryset: QuerySet[Translation]) -> None:
+        _review(self, request, queryset)
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if "reviewed" in form.changed_data:
+            _record_review([obj], request.user)
+
+
+def _review(model_admin: admin.ModelAdmin, request: HttpRequest, translations: QuerySet[Translation]) -> None:
+    count = translations_mark_reviewed(translations=translations, user=request.user)
+    model_admin.message_user(
+        request,
+        ngettext("%(count)d translation marked reviewed.", "%(count)d translations marked reviewed.", count)
+        % {"count": count},
+        messages.SUCCESS,
+    )
+
+
+def _record_review(translations: list[Translation], user) -> None:
+    """Stamp who reviewed (or withdraw the stamp) for translations whose checkbox changed."""
+    translations_mark_reviewed(translations=[t for t in translations if t.reviewed], user=user)
+    translations_mark_unreviewed(translations=[t for t in translations if not t.reviewed])

@@ -1,0 +1,214 @@
+"""Guidance articles, their per-language translation state, and the aligned segments."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+
+class Cloud(models.TextChoices):
+    GLOBAL = "global", _("Partner Center (global, US Government, Germany)")
+    VIANET = "21vianet", _("Partner Center operated by 21Vianet")
+
+
+class TranslationType(models.TextChoices):
+    SOURCE = "source", _("English source")
+    HUMAN = "human", _("Human translation")
+    MACHINE = "machine", _("Machine translation")
+
+
+class ArticleQuerySet(models.QuerySet["Article"]):
+    def for_cloud(self, cloud: str) -> ArticleQuerySet:
+        return self.filter(cloud=cloud)
+
+    def search(self, query: str, language: str) -> ArticleQuerySet:
+        """Articles whose text in this language (or English) contains every word of the query."""
+        qs = self
+        for word in query.casefold().split():
+            qs = qs.filter(
+                models.Q(**{f"search_text_{_field_suffix(language)}__contains": word})
+                | models.Q(search_text_en__contains=word)
+            )
+        return qs
+
+
+def _field_suffix(language: str) -> str:
+    return language.replace("-", "_")
+
+
+_TAG = re.compile(r"<[^>]+>")
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_MARKUP = re.compile(r"[#*_>|`~\[\]]+")
+
+
+def plain_text(markdown: str) -> str:
+    """Markdown reduced to its words, for searching."""
+    text = _LINK.sub(r"\1", _TAG.sub(" ", markdown))
+    return " ".join(_MARKUP.sub(" ", text).split())
+
+
+class Article(models.Model):
+    """A guidance article for one cloud; its text fields are translated (see guidance/translation.py)."""
+
+    slug = models.SlugField(_("slug"), max_length=200)
+    cloud = models.CharField(_("cloud"), max_length=16, choices=Cloud.choices, default=Cloud.GLOBAL)
+    title = models.CharField(_("title"), max_length=300)
+    description = models.TextField(_("description"), blank=True)
+    body = models.TextField(_("body (markdown)"), blank=True)
+    # Case-folded plain text of the article, so search works for CJK and Cyrillic on any database.
+    search_text = models.TextField(editable=False, blank=True, default="")
+
+    asset_id = models.CharField(_("DocFX asset id"), max_length=100, blank=True)
+    source_hash = models.CharField(
+        _("English revision"),
+        max_length=64,
+        blank=True,
+        help_text=_("ms.openlocfilehash of the English text the portal shows as the source."),
+    )
+    source_date = models.DateField(_("English revision date"), null=True, blank=True)
+    metadata = models.JSONField(_("DocFX metadata"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = ArticleQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("guidance article")
+        verbose_name_plural = _("guidance articles")
+        ordering = ["cloud", "slug"]
+        constraints = [models.UniqueConstraint(fields=["slug", "cloud"], name="guidance_article_slug_cloud")]
+
+    def __str__(self) -> str:
+        return f"{self.slug} ({self.get_cloud_display()})"
+
+    def save(self, *args, **kwargs) -> None:
+        self.refresh_search_text()
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return reverse("guidance:article", kwargs={"cloud": self.cloud, "slug": self.slug})
+
+    def refresh_search_text(self) -> None:
+        for code, _name in settings.LANGUAGES:
+            suffix = _field_suffix(code)
+            parts = [getattr(self, f"{name}_{suffix}", "") or "" for name in ("title", "description", "body")]
+            setattr(self, f"search_text_{suffix}", plain_text(" ".join(parts)).casefold())
+
+    def content_digest(self, language: str) -> str:
+        """A fingerprint of the article's text in one language, to notice edits made since an import."""
+        suffix = _field_suffix(language)
+        parts = [getattr(self, f"{name}_{suffix}") or "" for name in ("title", "description", "body")]
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def outdated_condition() -> models.Q:
+    """Translations made from another English revision than the article's (the SQL twin of is_outdated)."""
+    return (
+        ~models.Q(translation_type=TranslationType.SOURCE)
+        & ~models.Q(source_hash="")
+        & ~models.Q(article__source_hash="")
+        & ~models.Q(source_hash=models.F("article__source_hash"))
+    )
+
+
+class TranslationQuerySet(models.QuerySet["Translation"]):
+    def outdated(self) -> TranslationQuerySet:
+        return self.filter(outdated_condition())
+
+    def current(self) -> TranslationQuerySet:
+        return self.exclude(outdated_condition())
+
+
+class Translation(models.Model):
+    """What the source said about one language of an article, and what the portal did with it."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="translations")
+    language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES)
+    translation_type = models.CharField(
+        _("translation"), max_length=10, choices=TranslationType.choices, default=TranslationType.HUMAN
+    )
+    source_hash = models.CharField(
+        _("made from English revision"),
+        max_length=64,
+        blank=True,
+        help_text=_("ms.openlocfilehash of the English text this translation was made from."),
+    )
+    source_path = models.CharField(_("imported from"), max_length=500, blank=True)
+    imported_at = models.DateTimeField(_("imported"), null=True, blank=True)
+    imported_digest = models.CharField(max_length=64, blank=True, editable=False)
+    has_segments = models.BooleanField(_("has aligned English"), default=False)
+    reviewed = models.BooleanField(_("reviewed"), default=False)
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("reviewed by"),
+    )
+
+    objects = TranslationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("translation")
+        verbose_name_plural = _("translations")
+        ordering = ["article", "language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["article", "language"], name="guidance_translation_article_language"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.article.slug} [{self.language}]"
+
+    @property
+    def is_source(self) -> bool:
+        return self.translation_type == TranslationType.SOURCE
+
+    @property
+    def is_machine(self) -> bool:
+        return self.translation_type == TranslationType.MACHINE
+
+    @property
+    def is_outdated(self) -> bool:
+        """Made from an older English revision than the one the portal shows."""
+        return bool(
+            not self.is_source
+            and self.source_hash
+            and self.article.source_hash
+            and self.source_hash != self.article.source_hash
+        )
+
+    @property
+    def edited_since_import(self) -> bool:
+        return bool(self.imported_digest) and self.imported_digest != self.article.content_digest(
+            self.language
+        )
+
+
+class Segment(models.Model):
+    """One aligned sentence (or merged group) of a translation and its English source."""
+
+    translation = models.ForeignKey(Translation, on_delete=models.CASCADE, related_name="segments")
+    position = models.PositiveIntegerField(_("position"))
+    segment_id = models.CharField(_("segment id"), max_length=32)
+    source = models.TextField(_("English source"))
+    target = models.TextField(_("translation"))
+
+    class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+        ordering = ["translation", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["translation", "position"], name="guidance_segment_position")
+        ]
+
+    def __str__(self) -> str:
+        return self.segment_id

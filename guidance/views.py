@@ -1,0 +1,71 @@
+"""Public guidance pages: the list with search, and each article in the reader's language."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import translation as i18n
+from django.views.decorators.http import require_safe
+
+from guidance.models import Article, Cloud
+from guidance.reading import ENGLISH, article_page, article_summary, available_languages
+
+
+def _reader_cloud(request: HttpRequest) -> str:
+    chosen = request.GET.get("cloud")
+    if chosen in Cloud.values:
+        return chosen
+    return Cloud.GLOBAL
+
+
+@require_safe
+def article_list(request: HttpRequest) -> HttpResponse:
+    language = i18n.get_language()
+    cloud = _reader_cloud(request)
+    query = request.GET.get("q", "").strip()[:200]
+    articles = Article.objects.for_cloud(cloud).prefetch_related("translations")
+    if query:
+        articles = articles.search(query, language)
+    return render(
+        request,
+        "guidance/article_list.html",
+        {
+            "articles": [article_summary(article, language) for article in articles],
+            "cloud": cloud,
+            "clouds": Cloud.choices,
+            "query": query,
+            "language": language,
+        },
+    )
+
+
+@require_safe
+def article_detail(request: HttpRequest, cloud: str, slug: str) -> HttpResponse:
+    if cloud not in Cloud.values:
+        raise Http404
+    article = get_object_or_404(Article.objects.prefetch_related("translations"), cloud=cloud, slug=slug)
+    language = i18n.get_language()
+    page = article_page(article, language, bilingual=request.GET.get("bilingual") == "1")
+    alternates = []
+    for code in available_languages(article):
+        with i18n.override(code):
+            alternates.append({"code": code, "url": request.build_absolute_uri(article.get_absolute_url())})
+    with i18n.override(ENGLISH):
+        english_url = article.get_absolute_url()
+    related = Article.objects.for_cloud(cloud).exclude(pk=article.pk).prefetch_related("translations")[:10]
+    return render(
+        request,
+        "guidance/article_detail.html",
+        {
+            "page": page,
+            "article": article,
+            "alternates": alternates,
+            "english_url": english_url,
+            "toggle_url": reverse("guidance:article", kwargs={"cloud": cloud, "slug": slug})
+            + ("" if page.bilingual else "?bilingual=1"),
+            "languages": dict(settings.LANGUAGES),
+            "related": [article_summary(other, language) for other in related],
+        },
+    )
