@@ -30,11 +30,14 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 run: $(VENV)/.installed ## Serve the portal on http://127.0.0.1:$(PORT) (SQLite, eager Celery, mail to var/mail)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py import_guidance guidance/content --verbosity 0
+	$(BIN)/python manage.py seed_demo
 	@echo
 	@echo "  The portal:  http://127.0.0.1:$(PORT)/"
 	@echo "  Guidance:    http://127.0.0.1:$(PORT)/en/guidance/"
 	@echo "  Sign in at:  http://127.0.0.1:$(PORT)/en/accounts/login/"
-	@echo "  No account yet? Create one with: $(BIN)/python manage.py createsuperuser"
+	@echo "  Demo accounts: <role>@contoso.example, <role>@fabrikam-china.example (role: global.admin,"
+	@echo "  user.admin, helpdesk.agent, billing.admin, sales.agent) and admin@portal.example (staff);"
+	@echo "  password: $${DEMO_PASSWORD:-demo-portal-2026}"
 	@echo "  Mail the portal sends is written to var/mail/. Ctrl-C stops the server."
 	@echo
 	exec env PORTAL_BASE_URL=$${PORTAL_BASE_URL:-http://127.0.0.1:$(PORT)} $(BIN)/python manage.py runserver --noreload 127.0.0.1:$(PORT)

@@ -19,8 +19,8 @@ HTML_TIMEOUT = 60 * 60 * 24
 # Guidance pages that describe a portal workflow link to the portal's own pages for it, once those exist.
 PORTAL_PAGES = {
     "report-problems-on-behalf-of-a-customer": "cases:create",
-    "escalate-problems-to-microsoft": "cases:list",
-    "escalate-problems-to-21vianet": "cases:list",
+    "escalate-problems-to-microsoft": "cases:dashboard",
+    "escalate-problems-to-21vianet": "cases:dashboard",
 }
 
 

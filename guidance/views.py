@@ -13,7 +13,18 @@ from guidance.models import Article, Cloud
 from guidance.reading import ENGLISH, article_page, article_summary, available_languages
 
 
+def _member_cloud(request: HttpRequest) -> str | None:
+    """A signed-in partner user reads the guidance of their organisation's cloud."""
+    user = request.user
+    if user.is_authenticated and hasattr(user, "membership"):
+        return user.membership.partner.guidance_cloud
+    return None
+
+
 def _reader_cloud(request: HttpRequest) -> str:
+    member_cloud = _member_cloud(request)
+    if member_cloud:
+        return member_cloud
     chosen = request.GET.get("cloud")
     if chosen in Cloud.values:
         return chosen
@@ -35,6 +46,7 @@ def article_list(request: HttpRequest) -> HttpResponse:
             "articles": [article_summary(article, language) for article in articles],
             "cloud": cloud,
             "clouds": Cloud.choices,
+            "cloud_fixed": _member_cloud(request) is not None,
             "query": query,
             "language": language,
         },

@@ -16,6 +16,7 @@ class NavItem:
     url_name: str
     description: str | Promise = ""
     staff_only: bool = False
+    members_only: bool = False
     section: str = ""
 
 
@@ -33,6 +34,20 @@ NAV_ITEMS = (
         section="cases",
     ),
     NavItem(
+        _("Customers"),
+        "cases:customers",
+        _("Your customers, their subscriptions and your collections policy."),
+        members_only=True,
+        section="customers",
+    ),
+    NavItem(
+        _("Team"),
+        "cases:team",
+        _("The people of your organisation and their roles."),
+        members_only=True,
+        section="team",
+    ),
+    NavItem(
         _("Admin"),
         "admin:index",
         _("Manage partners, users and guidance translations."),
@@ -45,10 +60,12 @@ NAV_ITEMS = (
 def nav_for(request: HttpRequest) -> list[dict[str, object]]:
     """Return the navigation entries this request's user may see, with the current one marked."""
     user = getattr(request, "user", None)
-    is_staff = bool(user and user.is_authenticated and user.is_staff)
+    signed_in = bool(user and user.is_authenticated)
+    is_staff = signed_in and user.is_staff
+    is_member = signed_in and hasattr(user, "membership")
     entries = []
     for item in NAV_ITEMS:
-        if item.staff_only and not is_staff:
+        if (item.staff_only and not is_staff) or (item.members_only and not is_member):
             continue
         try:
             url = reverse(item.url_name)

@@ -229,6 +229,12 @@ if DEBUG:
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
 
+# --- Uploads ----------------------------------------------------------------------------------
+
+ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_MB", 10, minimum=1) * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
 # --- Security ---------------------------------------------------------------------------------
 
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -15,6 +15,6 @@ urlpatterns += i18n_patterns(
     path("", views.home, name="home"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("guidance/", include("guidance.urls")),
-    path("cases/", include("cases.urls")),
+    path("", include("cases.urls")),
     path("admin/", admin.site.urls),
 )

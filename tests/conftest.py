@@ -26,6 +26,8 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     if not os.environ.get("REDIS_URL"):
         raise pytest.UsageError("The test suite needs Redis: run `make test`, or set REDIS_URL=redis://…")
+    # Hashing passwords at production strength would make each user cost ~0.3 s; tests need no such strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Playwright's sync API runs an event loop in the test thread; the tests' ORM calls stay synchronous.
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -37,6 +39,15 @@ def _static_storage(settings) -> None:
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(autouse=True)
+def _english() -> Iterator[None]:
+    """reverse() in tests builds /en/ URLs, whatever language an earlier request activated."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -16,3 +16,49 @@ class UserFactory(factory.django.DjangoModelFactory):
     full_name = factory.Faker("name")
     password = factory.django.Password("correct-horse-battery-staple")
     is_active = True
+
+
+class PartnerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "cases.Partner"
+        django_get_or_create = ("mpn_id",)
+
+    name = factory.Sequence(lambda n: f"Partner {n}")
+    mpn_id = factory.Sequence(lambda n: f"{1000000 + n}")
+    case_prefix = factory.Sequence(lambda n: "P" + "".join(chr(65 + int(d)) for d in f"{n:03d}"))
+    cloud = "global"
+    support_plan = "none"
+    support_contact_name = factory.LazyAttribute(lambda o: f"{o.name} Support")
+    support_contact_email = factory.Sequence(lambda n: f"support{n}@partner.example")
+    support_contact_phone = "+1 425 555 0100"
+    collections_policy = "Invoices are due in 30 days; after 45 days unpaid we may suspend subscriptions."
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "cases.Membership"
+
+    user = factory.SubFactory(UserFactory)
+    partner = factory.SubFactory(PartnerFactory)
+    roles = factory.LazyFunction(lambda: ["helpdesk_agent"])
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "cases.Customer"
+
+    partner = factory.SubFactory(PartnerFactory)
+    company_name = factory.Sequence(lambda n: f"Customer {n} Ltd")
+    tenant_domain = factory.Sequence(lambda n: f"customer{n}.onmicrosoft.com")
+    billing_contact_name = "Bea Billing"
+    billing_contact_email = factory.Sequence(lambda n: f"billing{n}@customer.example")
+    preferred_language = "en"
+
+
+class SubscriptionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "cases.Subscription"
+
+    customer = factory.SubFactory(CustomerFactory)
+    offer = "Microsoft 365 Business Premium"
+    quantity = 10

@@ -1,0 +1,53 @@
+"""The one way partner pages reach data: through the signed-in user's own partner organisation."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+
+from cases.models import Membership
+from cases.permissions import roles_allow
+
+M = TypeVar("M", bound=models.Model)
+
+
+def membership_of(user: Any) -> Membership:
+    """The user's active partner membership, or PermissionDenied."""
+    if not user.is_authenticated or not user.is_active:
+        raise PermissionDenied(_("Sign in with a partner account."))
+    try:
+        return Membership.objects.select_related("partner", "user").get(user=user)
+    except Membership.DoesNotExist:
+        raise PermissionDenied(_("Your account does not belong to a partner organisation.")) from None
+
+
+def partner_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Require a signed-in partner user; the view finds their membership on request.membership."""
+
+    @login_required
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        request.membership = membership_of(request.user)
+        request.user.membership = request.membership  # the header asks for it too; spare a query
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def get_for_partner(membership: Membership, model: type[M], **lookup: Any) -> M:
+    """Load one object of the member's own partner; anything else (another partner's, or none) is 404."""
+    return get_object_or_404(model.objects.for_partner(membership.partner), **lookup)
+
+
+def require(membership: Membership, action: str) -> None:
+    """Raise PermissionDenied unless one of the member's roles allows action."""
+    if not roles_allow(membership.roles, action):
+        raise PermissionDenied(_("Your role does not allow this."))

@@ -1,0 +1,94 @@
+"""Django admin for portal staff: partners and their people and customers. Case status is read-only here:
+only the services move a case through its workflow."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from cases.models import Case, CaseEvent, Customer, Membership, Notification, Partner, Subscription
+from cases.permissions import Role
+
+
+class MembershipForm(forms.ModelForm):
+    roles = forms.MultipleChoiceField(
+        choices=Role.choices, widget=forms.CheckboxSelectMultiple, label=_("roles")
+    )
+
+    class Meta:
+        model = Membership
+        fields = ("user", "roles")
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    form = MembershipForm
+    extra = 0
+    fk_name = "partner"
+    autocomplete_fields = ("user",)
+
+
+@admin.register(Partner)
+class PartnerAdmin(admin.ModelAdmin):
+    list_display = ("name", "mpn_id", "cloud", "support_plan", "case_prefix")
+    list_filter = ("cloud", "support_plan")
+    search_fields = ("name", "mpn_id")
+    inlines = (MembershipInline,)
+    fieldsets = (
+        (None, {"fields": ("name", "mpn_id", "case_prefix", "cloud", "support_plan")}),
+        (
+            _("Support contact"),
+            {"fields": ("support_contact_name", "support_contact_email", "support_contact_phone")},
+        ),
+        (_("Collections policy"), {"fields": ("collections_policy",)}),
+    )
+
+
+class SubscriptionInline(admin.TabularInline):
+    model = Subscription
+    extra = 0
+    fields = ("offer", "quantity", "status", "status_reason", "status_since")
+    readonly_fields = ("status", "status_reason", "status_since")
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ("company_name", "partner", "tenant_domain", "preferred_language", "delinquent")
+    list_filter = ("partner", "preferred_language", "delinquent")
+    search_fields = ("company_name", "tenant_domain", "billing_contact_email")
+    inlines = (SubscriptionInline,)
+
+
+class CaseEventInline(admin.TabularInline):
+    model = CaseEvent
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "kind", "actor", "from_status", "to_status", "message")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Case)
+class CaseAdmin(admin.ModelAdmin):
+    list_display = ("number", "title", "partner", "customer", "status", "severity", "created_at")
+    list_filter = ("partner", "status", "category", "severity")
+    search_fields = ("number", "title", "customer__company_name")
+    list_select_related = ("partner", "customer")
+    inlines = (CaseEventInline,)
+    readonly_fields = [field.name for field in Case._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ("case", "kind", "round", "recipient", "language", "status", "attempts", "sent_at")
+    list_filter = ("status", "kind", "language")
+    readonly_fields = [field.name for field in Notification._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -1,0 +1,225 @@
+"""Forms for partner pages; they validate input, the services decide what is allowed."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
+
+from cases.models import (
+    Case,
+    Category,
+    Customer,
+    Outcome,
+    Partner,
+    Severity,
+    Status,
+    Subscription,
+    SupportVehicle,
+)
+from cases.permissions import Role
+from cases.services import VEHICLE_PLANS
+
+
+class MonthField(forms.DateField):
+    """A month picked with <input type="month">, stored as the first day of that month."""
+
+    widget = forms.DateInput(attrs={"type": "month"}, format="%Y-%m")
+    input_formats = ["%Y-%m", "%Y-%m-%d"]
+    default_error_messages = {"invalid": _("Enter a month as YYYY-MM.")}
+
+    def to_python(self, value: Any) -> datetime.date | None:
+        result = super().to_python(value)
+        return result.replace(day=1) if result else None
+
+
+class AmountField(forms.DecimalField):
+    """A money amount typed as plain digits with an optional decimal point: no signs, exponents or commas."""
+
+    default_error_messages = {"invalid": _("Enter an amount such as 1250.00, with a point for decimals.")}
+    widget = forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"})
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_digits", 14)
+        kwargs.setdefault("decimal_places", 3)
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any):
+        if value in self.empty_values:
+            return None
+        text = str(value).strip()
+        if not re.fullmatch(r"\d+(?:\.\d+)?", text):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(text)
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        if value is not None and value <= 0:
+            raise forms.ValidationError(_("Enter an amount greater than zero."), code="not_positive")
+
+
+def _members(partner: Partner):
+    return (
+        get_user_model()
+        .objects.filter(membership__partner=partner, is_active=True)
+        .order_by("full_name", "email")
+    )
+
+
+class CaseForm(forms.ModelForm):
+    billing_period = MonthField(label=_("Billing period"), required=False)
+    disputed_amount = AmountField(label=_("Disputed amount"), required=False)
+
+    class Meta:
+        model = Case
+        fields = [
+            "customer",
+            "subscription",
+            "category",
+            "title",
+            "description",
+            "invoice_number",
+            "disputed_amount",
+            "currency",
+            "billing_period",
+            "severity",
+            "assignee",
+        ]
+        widgets = {"description": forms.Textarea(attrs={"rows": 6})}
+
+    def __init__(self, *args: Any, partner: Partner, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.instance.partner = partner
+        self.fields["customer"].queryset = Customer.objects.for_partner(partner)
+        self.fields["subscription"].queryset = Subscription.objects.for_partner(partner).select_related(
+            "customer"
+        )
+        self.fields["subscription"].label_from_instance = lambda s: f"{s.customer} — {s.offer} × {s.quantity}"
+        self.fields["assignee"].queryset = _members(partner)
+        self.fields["assignee"].label_from_instance = lambda u: u.get_full_name()
+        self.fields["currency"].choices = [("", "—"), *self.fields["currency"].choices[1:]]
+        self.fields["severity"].initial = Severity.C
+
+    def service_kwargs(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {name: data.get(name) for name in self.Meta.fields if name in data} | {
+            "invoice_number": data.get("invoice_number") or "",
+            "currency": data.get("currency") or "",
+        }
+
+
+class CaseFilterForm(forms.Form):
+    SORTS = {
+        "-created": ("-created_at", _("Newest first")),
+        "created": ("created_at", _("Oldest first")),
+        "-updated": ("-updated_at", _("Recently updated")),
+        "severity": ("severity", _("Severity")),
+        "number": ("number", _("Number")),
+    }
+
+    q = forms.CharField(label=_("Search"), required=False, max_length=100)
+    status = forms.ChoiceField(label=_("Status"), required=False)
+    category = forms.ChoiceField(label=_("Category"), required=False)
+    customer = forms.ModelChoiceField(label=_("Customer"), required=False, queryset=Customer.objects.none())
+    assignee = forms.ModelChoiceField(label=_("Assignee"), required=False, queryset=None)
+    escalated = forms.ChoiceField(
+        label=_("Escalated"), required=False, choices=[("", _("Any")), ("yes", _("Yes")), ("no", _("No"))]
+    )
+    sort = forms.ChoiceField(label=_("Sort"), required=False)
+
+    def __init__(self, *args: Any, partner: Partner, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["status"].choices = [
+            ("", _("Any")),
+            ("open", _("Open")),
+            ("with_target", _("With Microsoft or 21Vianet")),
+            *Status.choices,
+        ]
+        self.fields["category"].choices = [("", _("Any")), *Category.choices]
+        self.fields["customer"].queryset = Customer.objects.for_partner(partner)
+        self.fields["assignee"].queryset = _members(partner)
+        self.fields["assignee"].label_from_instance = lambda u: u.get_full_name()
+        self.fields["sort"].choices = [(key, label) for key, (_field, label) in self.SORTS.items()]
+
+
+class EscalateForm(forms.Form):
+    support_vehicle = forms.ChoiceField(label=_("Support vehicle"))
+    severity = forms.ChoiceField(label=_("Severity"), choices=Severity.choices)
+    support_request_number = forms.CharField(
+        label=_("Support request number"),
+        required=False,
+        max_length=40,
+        help_text=_("Given by Microsoft or 21Vianet; you can add it later."),
+    )
+
+    def __init__(self, *args: Any, partner: Partner, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Offer only what the partner's plan allows: commercial always, technical through its own plan.
+        self.fields["support_vehicle"].choices = [
+            (value, label)
+            for value, label in SupportVehicle.choices
+            if value not in VEHICLE_PLANS or VEHICLE_PLANS[value] == partner.support_plan
+        ]
+
+
+class ResolveForm(forms.Form):
+    resolution_summary = forms.CharField(
+        label=_("Resolution summary"), widget=forms.Textarea(attrs={"rows": 4})
+    )
+    outcome = forms.ChoiceField(label=_("Outcome"), required=False, choices=[("", "—"), *Outcome.choices])
+    credit_amount = AmountField(label=_("Credit amount"), required=False)
+
+
+class NoteForm(forms.Form):
+    message = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 3}), max_length=10_000)
+
+
+class OptionalNoteForm(forms.Form):
+    message = forms.CharField(
+        label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=10_000
+    )
+
+
+class AssignForm(forms.Form):
+    assignee = forms.ModelChoiceField(
+        label=_("Assignee"), required=False, queryset=None, empty_label=_("Nobody")
+    )
+
+    def __init__(self, *args: Any, partner: Partner, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = _members(partner)
+        self.fields["assignee"].label_from_instance = lambda u: u.get_full_name()
+
+
+class SupportRequestForm(forms.Form):
+    support_request_number = forms.CharField(label=_("Support request number"), max_length=40)
+
+
+class AttachmentForm(forms.Form):
+    file = forms.FileField(label=_("Evidence (PDF, PNG, JPEG or CSV)"))
+
+
+class SuspendForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+
+
+class ReactivateForm(forms.Form):
+    reason = forms.CharField(label=_("Note"), required=False, max_length=2000)
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label=_("E-mail address"))
+    full_name = forms.CharField(label=_("Full name"), max_length=150)
+    roles = forms.MultipleChoiceField(
+        label=_("Roles"), choices=Role.choices, widget=forms.CheckboxSelectMultiple
+    )
+
+
+class RolesForm(forms.Form):
+    roles = forms.MultipleChoiceField(
+        label=_("Roles"), choices=Role.choices, widget=forms.CheckboxSelectMultiple
+    )

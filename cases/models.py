@@ -1,0 +1,612 @@
+"""Partners, their people and customers, and billing-dispute cases with their timeline."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from cases.currencies import CURRENCY_CHOICES, MINOR_UNITS, format_amount, is_currency
+from cases.permissions import Role
+
+
+class Cloud(models.TextChoices):
+    GLOBAL = "global", _("Partner Center (global)")
+    US_GOVERNMENT = "usgov", _("Partner Center for Microsoft Cloud for US Government")
+    GERMANY = "germany", _("Partner Center for Microsoft Cloud Germany")
+    VIANET = "21vianet", _("Partner Center operated by 21Vianet")
+
+
+class EscalationTarget(models.TextChoices):
+    MICROSOFT = "microsoft", _("Microsoft")
+    VIANET = "21vianet", _("21Vianet")
+
+
+class SupportPlan(models.TextChoices):
+    NONE = "none", _("None")
+    PREMIER = "premier", _("Premier Support for Partners")
+    ADVANCED = "advanced", _("Advanced Support for Partners")
+    SIGNATURE = "signature", _("Signature Cloud Support")
+
+
+class PartnerQuerySet(models.QuerySet["Partner"]):
+    def for_partner(self, partner: Partner) -> PartnerQuerySet:
+        return self.filter(pk=partner.pk)
+
+
+class Partner(models.Model):
+    """A CSP partner organisation, managed by portal staff in Django admin."""
+
+    name = models.CharField(_("name"), max_length=200)
+    mpn_id = models.CharField(
+        _("Partner ID (MPN ID)"),
+        max_length=20,
+        unique=True,
+        validators=[RegexValidator(r"^\d{5,10}$", _("A Partner ID is 5 to 10 digits."))],
+    )
+    case_prefix = models.CharField(
+        _("case number prefix"),
+        max_length=6,
+        unique=True,
+        validators=[RegexValidator(r"^[A-Z]{2,6}$", _("Use 2 to 6 capital letters."))],
+        help_text=_("Case numbers look like PREFIX-1001."),
+    )
+    cloud = models.CharField(_("cloud"), max_length=16, choices=Cloud.choices, default=Cloud.GLOBAL)
+    support_plan = models.CharField(
+        _("support plan"), max_length=16, choices=SupportPlan.choices, default=SupportPlan.NONE
+    )
+    collections_policy = models.TextField(
+        _("collections policy"),
+        blank=True,
+        help_text=_("How the partner collects payment and when a customer's access is affected."),
+    )
+    support_contact_name = models.CharField(_("support contact name"), max_length=200)
+    support_contact_email = models.EmailField(_("support contact e-mail"))
+    support_contact_phone = models.CharField(_("support contact phone"), max_length=40, blank=True)
+    next_case_number = models.PositiveIntegerField(default=1001, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    objects = PartnerQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("partner")
+        verbose_name_plural = _("partners")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def escalation_target(self) -> str:
+        """Partners on the 21Vianet cloud escalate to 21Vianet, every other cloud to Microsoft."""
+        return EscalationTarget.VIANET if self.cloud == Cloud.VIANET else EscalationTarget.MICROSOFT
+
+    def get_escalation_target_display(self) -> str:
+        return str(EscalationTarget(self.escalation_target).label)
+
+    @property
+    def guidance_cloud(self) -> str:
+        """The guidance library this partner reads (global also covers US Government and Germany)."""
+        return "21vianet" if self.cloud == Cloud.VIANET else "global"
+
+
+class MembershipQuerySet(models.QuerySet["Membership"]):
+    def for_partner(self, partner: Partner) -> MembershipQuerySet:
+        return self.filter(partner=partner)
+
+    def active(self) -> MembershipQuerySet:
+        return self.filter(user__is_active=True)
+
+
+class Membership(models.Model):
+    """A user's place in one partner organisation, with one or more roles."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership", verbose_name=_("user")
+    )
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="memberships")
+    roles = models.JSONField(_("roles"), default=list)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("joined"), auto_now_add=True)
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("partner membership")
+        verbose_name_plural = _("partner memberships")
+        ordering = ["partner", "user__email"]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.partner}"
+
+    def role_labels(self) -> list[str]:
+        return [str(Role(role).label) for role in self.roles if role in Role.values]
+
+
+class CustomerQuerySet(models.QuerySet["Customer"]):
+    def for_partner(self, partner: Partner) -> CustomerQuerySet:
+        return self.filter(partner=partner)
+
+
+class Customer(models.Model):
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="customers")
+    company_name = models.CharField(_("company name"), max_length=200)
+    tenant_domain = models.CharField(
+        _("tenant domain"),
+        max_length=253,
+        validators=[
+            RegexValidator(
+                r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
+                _("Enter a domain such as contoso.onmicrosoft.com."),
+            )
+        ],
+    )
+    billing_contact_name = models.CharField(_("billing contact name"), max_length=200)
+    billing_contact_email = models.EmailField(_("billing contact e-mail"))
+    preferred_language = models.CharField(
+        _("preferred language"), max_length=10, choices=settings.LANGUAGES, default="en"
+    )
+    delinquent = models.BooleanField(_("delinquent"), default=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    objects = CustomerQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        ordering = ["company_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "tenant_domain"], name="cases_customer_partner_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return self.company_name
+
+    def get_absolute_url(self) -> str:
+        return reverse("cases:customer", kwargs={"pk": self.pk})
+
+
+class SubscriptionStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    SUSPENDED = "suspended", _("Suspended")
+
+
+class SubscriptionQuerySet(models.QuerySet["Subscription"]):
+    def for_partner(self, partner: Partner) -> SubscriptionQuerySet:
+        return self.filter(customer__partner=partner)
+
+
+class Subscription(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="subscriptions")
+    offer = models.CharField(_("offer"), max_length=200)
+    quantity = models.PositiveIntegerField(_("quantity"), default=1, validators=[MinValueValidator(1)])
+    status = models.CharField(
+        _("status"), max_length=16, choices=SubscriptionStatus.choices, default=SubscriptionStatus.ACTIVE
+    )
+    status_reason = models.TextField(_("reason"), blank=True)
+    status_since = models.DateTimeField(_("since"), default=timezone.now)
+    status_changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    objects = SubscriptionQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("subscription")
+        verbose_name_plural = _("subscriptions")
+        ordering = ["customer", "offer"]
+
+    def __str__(self) -> str:
+        return f"{self.offer} × {self.quantity}"
+
+
+class SubscriptionEvent(models.Model):
+    """Who suspended or reactivated a subscription, when and why."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="events")
+    status = models.CharField(_("status"), max_length=16, choices=SubscriptionStatus.choices)
+    reason = models.TextField(_("reason"), blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.status}"
+
+
+# --- Cases ---------------------------------------------------------------------------------------
+
+
+class Category(models.TextChoices):
+    BILLING_DISPUTE = "billing_dispute", _("Billing dispute")
+    BILLING_QUESTION = "billing_question", _("Billing question")
+    NON_PAYMENT = "non_payment", _("Non-payment, fraud or misuse")
+
+
+class Severity(models.TextChoices):
+    A = "A", _("A — critical (first response within 2 hours)")
+    B = "B", _("B — moderate (first response within 4 hours)")
+    C = "C", _("C — minimal (first response within 8 hours)")
+
+
+RESPONSE_TARGETS = {
+    Severity.A: datetime.timedelta(hours=2),
+    Severity.B: datetime.timedelta(hours=4),
+    Severity.C: datetime.timedelta(hours=8),
+}
+
+
+class Status(models.TextChoices):
+    NEW = "new", _("New")
+    IN_PROGRESS = "in_progress", _("In progress")
+    ESCALATED = "escalated", _("Escalated")
+    INFO_REQUESTED = "info_requested", _("Information requested")
+    RESOLVED = "resolved", _("Resolved")
+    CLOSED = "closed", _("Closed")
+
+
+class Transition(models.TextChoices):
+    START = "start", _("Start work")
+    ESCALATE = "escalate", _("Escalate")
+    REQUEST_INFO = "request_info", _("Information requested by the escalation target")
+    PROVIDE_INFO = "provide_info", _("Information provided")
+    RESOLVE = "resolve", _("Resolve")
+    CLOSE = "close", _("Close")
+    REOPEN = "reopen", _("Reopen")
+
+
+# The whole state machine: transition -> (statuses it may start from, status it leads to).
+TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    Transition.START: (frozenset({Status.NEW}), Status.IN_PROGRESS),
+    Transition.ESCALATE: (frozenset({Status.IN_PROGRESS}), Status.ESCALATED),
+    Transition.REQUEST_INFO: (frozenset({Status.ESCALATED}), Status.INFO_REQUESTED),
+    Transition.PROVIDE_INFO: (frozenset({Status.INFO_REQUESTED}), Status.ESCALATED),
+    Transition.RESOLVE: (frozenset({Status.IN_PROGRESS, Status.ESCALATED}), Status.RESOLVED),
+    Transition.CLOSE: (frozenset({Status.RESOLVED}), Status.CLOSED),
+    Transition.REOPEN: (frozenset({Status.RESOLVED, Status.CLOSED}), Status.IN_PROGRESS),
+}
+
+OPEN_STATUSES = frozenset({Status.NEW, Status.IN_PROGRESS, Status.ESCALATED, Status.INFO_REQUESTED})
+WITH_TARGET_STATUSES = frozenset({Status.ESCALATED, Status.INFO_REQUESTED})
+
+
+class SupportVehicle(models.TextChoices):
+    COMMERCIAL = "commercial", _("Commercial issue support (all CSP partners)")
+    PREMIER = "premier", _("Technical: Premier Support for Partners")
+    ADVANCED = "advanced", _("Technical: Advanced Support for Partners")
+    SIGNATURE = "signature", _("Technical: Signature Cloud Support")
+
+
+class Outcome(models.TextChoices):
+    CREDIT = "credit", _("Credit granted")
+    UPHELD = "upheld", _("Charge upheld")
+    ANSWERED = "answered", _("Question answered")
+    OTHER = "other", _("Other resolution")
+
+
+class CaseQuerySet(models.QuerySet["Case"]):
+    def for_partner(self, partner: Partner) -> CaseQuerySet:
+        return self.filter(partner=partner)
+
+    def open(self) -> CaseQuerySet:
+        return self.filter(status__in=OPEN_STATUSES)
+
+    def escalated(self) -> CaseQuerySet:
+        """Cases now with Microsoft or 21Vianet (including those waiting on the partner's answer)."""
+        return self.filter(status__in=WITH_TARGET_STATUSES)
+
+    def waiting_on_partner(self) -> CaseQuerySet:
+        return self.filter(status=Status.INFO_REQUESTED)
+
+    def response_at_risk(self, now: datetime.datetime | None = None) -> CaseQuerySet:
+        """Open cases still without a first response whose target is past or within the hour."""
+        now = now or timezone.now()
+        return self.filter(status=Status.NEW, first_response_due__lte=now + datetime.timedelta(hours=1))
+
+    def resolved_since(self, since: datetime.datetime) -> CaseQuerySet:
+        return self.filter(resolved_at__gte=since)
+
+    def with_list_columns(self) -> CaseQuerySet:
+        return self.select_related("customer", "assignee")
+
+
+class Case(models.Model):
+    """A billing case a partner opened on behalf of one of its customers."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="cases")
+    number = models.CharField(_("number"), max_length=20, unique=True, editable=False)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="cases")
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.SET_NULL, null=True, blank=True, related_name="cases"
+    )
+    category = models.CharField(_("category"), max_length=20, choices=Category.choices)
+    title = models.CharField(_("title"), max_length=200)
+    description = models.TextField(_("description"))
+    invoice_number = models.CharField(_("invoice number"), max_length=50, blank=True)
+    disputed_amount = models.DecimalField(
+        _("disputed amount"), max_digits=14, decimal_places=3, null=True, blank=True
+    )
+    currency = models.CharField(_("currency"), max_length=3, choices=CURRENCY_CHOICES, blank=True)
+    billing_period = models.DateField(
+        _("billing period"), null=True, blank=True, help_text=_("The month the disputed charge belongs to.")
+    )
+    severity = models.CharField(_("severity"), max_length=1, choices=Severity.choices, default=Severity.C)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.NEW)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_cases",
+        verbose_name=_("assignee"),
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("opened"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    first_response_due = models.DateTimeField(_("first response due"))
+    first_response_at = models.DateTimeField(_("first response"), null=True, blank=True)
+
+    # Escalation through the partner support channel.
+    escalation_target = models.CharField(
+        _("escalated to"), max_length=16, choices=EscalationTarget.choices, blank=True
+    )
+    support_vehicle = models.CharField(
+        _("support vehicle"), max_length=16, choices=SupportVehicle.choices, blank=True
+    )
+    escalation_severity = models.CharField(
+        _("escalation severity"), max_length=1, choices=Severity.choices, blank=True
+    )
+    support_request_number = models.CharField(_("support request number"), max_length=40, blank=True)
+    escalation_contact_name = models.CharField(max_length=200, blank=True)
+    escalation_contact_email = models.EmailField(blank=True)
+    escalation_contact_phone = models.CharField(max_length=40, blank=True)
+    escalated_at = models.DateTimeField(_("escalated"), null=True, blank=True)
+
+    # Resolution; each resolve starts a new round, so a case resolved again after a reopen notifies again.
+    resolution_summary = models.TextField(_("resolution summary"), blank=True)
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices, blank=True)
+    credit_amount = models.DecimalField(
+        _("credit amount"), max_digits=14, decimal_places=3, null=True, blank=True
+    )
+    resolution_round = models.PositiveIntegerField(default=0, editable=False)
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    loop_closed_at = models.DateTimeField(_("loop closed"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+
+    objects = CaseQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("case")
+        verbose_name_plural = _("cases")
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["partner", "-created_at"], name="case_partner_created"),
+            models.Index(fields=["partner", "status"], name="case_partner_status"),
+            models.Index(fields=["partner", "-updated_at"], name="case_partner_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("cases:detail", kwargs={"number": self.number})
+
+    def clean(self) -> None:
+        """Field rules shared by the web form, the API and the services."""
+        errors: dict[str, list] = {}
+        if self.disputed_amount is not None:
+            if self.disputed_amount <= 0:
+                errors.setdefault("disputed_amount", []).append(
+                    ValidationError(_("Enter an amount greater than zero."), code="not_positive")
+                )
+            if not self.currency:
+                errors.setdefault("currency", []).append(
+                    ValidationError(_("Choose the currency of the disputed amount."), code="currency_missing")
+                )
+            elif is_currency(self.currency):
+                decimals = -self.disputed_amount.normalize().as_tuple().exponent
+                if decimals > MINOR_UNITS[self.currency]:
+                    errors.setdefault("disputed_amount", []).append(
+                        ValidationError(
+                            _("%(currency)s amounts have at most %(places)d decimal places."),
+                            code="too_many_decimals",
+                            params={"currency": self.currency, "places": MINOR_UNITS[self.currency]},
+                        )
+                    )
+        if self.category == Category.BILLING_DISPUTE:
+            if not self.invoice_number:
+                errors.setdefault("invoice_number", []).append(
+                    ValidationError(_("A billing dispute needs the invoice number."), code="invoice_missing")
+                )
+            if self.disputed_amount is None:
+                errors.setdefault("disputed_amount", []).append(
+                    ValidationError(_("A billing dispute needs the disputed amount."), code="amount_missing")
+                )
+        if self.subscription_id and self.customer_id and self.subscription.customer_id != self.customer_id:
+            errors.setdefault("subscription", []).append(
+                ValidationError(_("That subscription belongs to another customer."), code="wrong_customer")
+            )
+        if self.customer_id and self.partner_id and self.customer.partner_id != self.partner_id:
+            errors.setdefault("customer", []).append(
+                ValidationError(_("Choose one of your own customers."), code="wrong_partner")
+            )
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def is_escalated(self) -> bool:
+        return self.status in WITH_TARGET_STATUSES
+
+    @property
+    def response_target(self) -> datetime.timedelta:
+        return RESPONSE_TARGETS[Severity(self.severity)]
+
+    def time_with_target(self, now: datetime.datetime | None = None) -> datetime.timedelta | None:
+        """How long the case has been with Microsoft or 21Vianet in its current escalation."""
+        if not self.escalated_at or not self.is_escalated:
+            return None
+        return (now or timezone.now()) - self.escalated_at
+
+    def escalation_overdue(self, now: datetime.datetime | None = None) -> bool:
+        """Whether the escalation target has had the case longer than its severity's response target."""
+        elapsed = self.time_with_target(now)
+        target = RESPONSE_TARGETS.get(self.escalation_severity or self.severity)
+        return bool(elapsed and target and elapsed > target)
+
+    @property
+    def amount_display(self) -> str:
+        return format_amount(self.disputed_amount, self.currency)
+
+    @property
+    def credit_display(self) -> str:
+        return format_amount(self.credit_amount, self.currency)
+
+
+class EventKind(models.TextChoices):
+    CREATED = "created", _("Case opened")
+    STATUS = "status", _("Status changed")
+    COMMENT = "comment", _("Internal note")
+    ATTACHMENT = "attachment", _("Evidence attached")
+    ASSIGNED = "assigned", _("Assigned")
+    SUPPORT_REQUEST = "support_request", _("Support request number recorded")
+    CUSTOMER_INFORMED = "customer_informed", _("Customer informed")
+    NOTIFICATION = "notification", _("Notification")
+    EDITED = "edited", _("Details edited")
+
+
+class CaseEvent(models.Model):
+    """One line of a case's timeline: who did what, when, and the status move if any."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=24, choices=EventKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    from_status = models.CharField(max_length=20, choices=Status.choices, blank=True)
+    to_status = models.CharField(max_length=20, choices=Status.choices, blank=True)
+    message = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["case", "created_at"], name="caseevent_case_created")]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.kind}"
+
+    def details(self) -> list[tuple[str, str]]:
+        """The event's data as (label, readable value) pairs for the timeline."""
+        labels = {
+            "target": (_("Escalated to"), EscalationTarget),
+            "vehicle": (_("Support vehicle"), SupportVehicle),
+            "severity": (_("Severity"), None),
+            "support_request_number": (_("Support request number"), None),
+            "outcome": (_("Outcome"), Outcome),
+            "credit_amount": (_("Credit amount"), None),
+            "assignee": (_("Assignee"), None),
+        }
+        pairs = []
+        for key, (label, choices) in labels.items():
+            value = self.data.get(key)
+            if value in (None, ""):
+                continue
+            if choices is not None and value in choices.values:
+                value = choices(value).label
+            pairs.append((str(label), str(value)))
+        return pairs
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    # Stored names are ours, never the uploader's: no path traversal, no clashes.
+    return f"attachments/{instance.case.uuid}/{uuid.uuid4().hex}.{instance.extension}"
+
+
+class AttachmentQuerySet(models.QuerySet["Attachment"]):
+    def for_partner(self, partner: Partner) -> AttachmentQuerySet:
+        return self.filter(case__partner=partner)
+
+
+class Attachment(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=attachment_path, max_length=300)
+    original_name = models.CharField(_("file name"), max_length=200)
+    content_type = models.CharField(max_length=100)
+    extension = models.CharField(max_length=8)
+    size = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AttachmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class NotificationKind(models.TextChoices):
+    RESOLUTION = "resolution", _("Resolution e-mail to the customer")
+    REOPENED = "reopened", _("Customer reopened the case")
+    FAILED = "failed", _("A notification failed")
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+
+
+class Notification(models.Model):
+    """An e-mail the portal owes someone: written with the change that causes it (an outbox row)."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=16, choices=NotificationKind.choices)
+    round = models.PositiveIntegerField(default=0)
+    recipient = models.EmailField()
+    language = models.CharField(max_length=10, choices=settings.LANGUAGES)
+    status = models.CharField(
+        max_length=10, choices=NotificationStatus.choices, default=NotificationStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    message_id = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case", "kind", "round", "recipient"], name="cases_notification_once_per_round"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.round} → {self.recipient}"

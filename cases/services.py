@@ -1,0 +1,549 @@
+"""Every write to cases, customers and partner users. Views and the API call these and nothing else.
+
+Each service checks the actor's role against the permission table, runs in a transaction with the case row
+locked, refuses an illegal move with a CaseActionError, and records what happened on the case's timeline.
+"""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from cases.emails import send_invitation
+from cases.models import (
+    RESPONSE_TARGETS,
+    TRANSITIONS,
+    Attachment,
+    Case,
+    CaseEvent,
+    Category,
+    Customer,
+    EventKind,
+    Membership,
+    Notification,
+    NotificationKind,
+    Outcome,
+    Partner,
+    Severity,
+    Status,
+    Subscription,
+    SubscriptionEvent,
+    SubscriptionStatus,
+    SupportPlan,
+    SupportVehicle,
+    Transition,
+)
+from cases.permissions import Action, Role, roles_allow
+from cases.uploads import clean_filename, inspect_upload
+
+# Technical escalation goes through the support plan the partner holds; commercial is open to all.
+VEHICLE_PLANS = {
+    SupportVehicle.PREMIER: SupportPlan.PREMIER,
+    SupportVehicle.ADVANCED: SupportPlan.ADVANCED,
+    SupportVehicle.SIGNATURE: SupportPlan.SIGNATURE,
+}
+
+TRANSITION_ACTIONS = {
+    Transition.START: Action.WORK,
+    Transition.ESCALATE: Action.ESCALATE,
+    Transition.REQUEST_INFO: Action.ESCALATE,
+    Transition.PROVIDE_INFO: Action.ESCALATE,
+    Transition.RESOLVE: Action.RESOLVE,
+    Transition.CLOSE: Action.RESOLVE,
+    Transition.REOPEN: Action.REOPEN,
+}
+
+
+class CaseActionError(Exception):
+    """A request the workflow refuses; the message is for the user, the code for machines."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def _authorize(actor: Membership, action: str, partner: Partner) -> None:
+    if actor.partner_id != partner.pk:
+        # Services are reached through partner-scoped lookups; this is the last line of defence.
+        raise PermissionDenied(_("That belongs to another partner."))
+    if not actor.user.is_active or not roles_allow(actor.roles, action):
+        raise PermissionDenied(_("Your role does not allow this."))
+
+
+def _locked(case: Case) -> Case:
+    return Case.objects.select_for_update().select_related("partner", "customer").get(pk=case.pk)
+
+
+def _event(case: Case, actor: Membership | None, kind: str, *, message: str = "", **data: Any) -> CaseEvent:
+    return CaseEvent.objects.create(
+        case=case,
+        kind=kind,
+        actor=actor.user if actor else None,
+        message=message,
+        data={k: v for k, v in data.items() if v not in (None, "")},
+    )
+
+
+def _move(
+    case: Case, actor: Membership | None, transition: str, *, message: str = "", **data: Any
+) -> CaseEvent:
+    """Apply one transition of the state machine to a locked case and record it."""
+    sources, target = TRANSITIONS[transition]
+    if case.status not in sources:
+        raise CaseActionError(
+            _("A case that is %(status)s cannot be moved this way (%(transition)s).")
+            % {
+                "status": Status(case.status).label.lower(),
+                "transition": Transition(transition).label.lower(),
+            },
+            code="illegal_transition",
+        )
+    previous = case.status
+    case.status = target
+    event = CaseEvent.objects.create(
+        case=case,
+        kind=EventKind.STATUS,
+        actor=actor.user if actor else None,
+        from_status=previous,
+        to_status=target,
+        message=message,
+        data={"transition": transition, **{k: v for k, v in data.items() if v not in (None, "")}},
+    )
+    return event
+
+
+def available_transitions(case: Case, membership: Membership) -> list[str]:
+    """The transitions the case's status and the member's roles allow now."""
+    return [
+        transition
+        for transition, (sources, _target) in TRANSITIONS.items()
+        if case.status in sources
+        and roles_allow(membership.roles, TRANSITION_ACTIONS[transition])
+        and (transition != Transition.CLOSE or case.loop_closed_at is not None)
+    ]
+
+
+def _allocate_number(partner: Partner) -> str:
+    locked = Partner.objects.select_for_update().get(pk=partner.pk)
+    number = locked.next_case_number
+    locked.next_case_number = number + 1
+    locked.save(update_fields=["next_case_number"])
+    return f"{locked.case_prefix}-{number}"
+
+
+@transaction.atomic
+def case_create(
+    *,
+    actor: Membership,
+    customer: Customer,
+    category: str,
+    title: str,
+    description: str,
+    severity: str = Severity.C,
+    subscription: Subscription | None = None,
+    invoice_number: str = "",
+    disputed_amount: Decimal | None = None,
+    currency: str = "",
+    billing_period: datetime.date | None = None,
+    assignee: Any = None,
+) -> Case:
+    """Open a case on behalf of one of the actor's customers."""
+    _authorize(actor, Action.OPEN, customer.partner)
+    now = timezone.now()
+    case = Case(
+        partner=actor.partner,
+        customer=customer,
+        subscription=subscription,
+        category=category,
+        title=title.strip(),
+        description=description.strip(),
+        invoice_number=invoice_number.strip(),
+        disputed_amount=disputed_amount,
+        currency=currency.upper() if currency else "",
+        billing_period=billing_period.replace(day=1) if billing_period else None,
+        severity=severity,
+        created_by=actor.user,
+        created_at=now,
+        first_response_due=now + RESPONSE_TARGETS[Severity(severity)],
+        number="pending",
+    )
+    if assignee is not None:
+        _check_assignee(actor.partner, assignee)
+        case.assignee = assignee
+    case.full_clean(exclude=["number"])
+    case.number = _allocate_number(actor.partner)
+    case.save()
+    _event(case, actor, EventKind.CREATED, category=category, severity=severity)
+    return case
+
+
+def _check_assignee(partner: Partner, user: Any) -> None:
+    if not Membership.objects.for_partner(partner).active().filter(user=user).exists():
+        raise CaseActionError(
+            _("Assign the case to an active member of your organisation."), code="bad_assignee"
+        )
+
+
+@transaction.atomic
+def case_assign(*, case: Case, actor: Membership, assignee: Any) -> Case:
+    """Give the case to a member of the partner (or to nobody)."""
+    _authorize(actor, Action.WORK, case.partner)
+    case = _locked(case)
+    if assignee is not None:
+        _check_assignee(case.partner, assignee)
+    case.assignee = assignee
+    case.save()
+    _event(case, actor, EventKind.ASSIGNED, assignee=assignee.email if assignee else "")
+    return case
+
+
+@transaction.atomic
+def case_start(*, case: Case, actor: Membership) -> Case:
+    """Start work: the first response to the customer's problem."""
+    _authorize(actor, Action.WORK, case.partner)
+    case = _locked(case)
+    _move(case, actor, Transition.START)
+    case.first_response_at = case.first_response_at or timezone.now()
+    if case.assignee_id is None:
+        case.assignee = actor.user
+    case.save()
+    return case
+
+
+@transaction.atomic
+def case_escalate(
+    *, case: Case, actor: Membership, support_vehicle: str, severity: str, support_request_number: str = ""
+) -> Case:
+    """Escalate through the partner support channel to the target the partner's cloud dictates."""
+    _authorize(actor, Action.ESCALATE, case.partner)
+    case = _locked(case)
+    partner = case.partner
+    if support_vehicle not in SupportVehicle.values:
+        raise CaseActionError(_("Choose a support vehicle."), code="bad_vehicle")
+    if severity not in Severity.values:
+        raise CaseActionError(_("Choose a severity."), code="bad_severity")
+    required_plan = VEHICLE_PLANS.get(support_vehicle)
+    if required_plan and partner.support_plan != required_plan:
+        raise CaseActionError(
+            _("Technical escalation through %(vehicle)s needs that support plan; your plan is %(plan)s.")
+            % {
+                "vehicle": SupportVehicle(support_vehicle).label,
+                "plan": SupportPlan(partner.support_plan).label,
+            },
+            code="vehicle_not_in_plan",
+        )
+    _move(
+        case,
+        actor,
+        Transition.ESCALATE,
+        target=partner.escalation_target,
+        vehicle=support_vehicle,
+        severity=severity,
+        support_request_number=support_request_number.strip(),
+    )
+    case.escalation_target = partner.escalation_target
+    case.support_vehicle = support_vehicle
+    case.escalation_severity = severity
+    case.support_request_number = support_request_number.strip()
+    # The partner's own contact goes on an escalation, never the customer's.
+    case.escalation_contact_name = partner.support_contact_name
+    case.escalation_contact_email = partner.support_contact_email
+    case.escalation_contact_phone = partner.support_contact_phone
+    case.escalated_at = timezone.now()
+    case.save()
+    return case
+
+
+@transaction.atomic
+def case_record_support_request(*, case: Case, actor: Membership, support_request_number: str) -> Case:
+    """Record the support request number Microsoft or 21Vianet gave the escalation."""
+    _authorize(actor, Action.ESCALATE, case.partner)
+    case = _locked(case)
+    number = support_request_number.strip()
+    if not number:
+        raise CaseActionError(_("Enter the support request number."), code="required")
+    if not case.escalation_target:
+        raise CaseActionError(_("Only an escalated case has a support request number."), code="not_escalated")
+    case.support_request_number = number
+    case.save()
+    _event(case, actor, EventKind.SUPPORT_REQUEST, support_request_number=number)
+    return case
+
+
+@transaction.atomic
+def case_request_info(*, case: Case, actor: Membership, message: str = "") -> Case:
+    """Record that Microsoft or 21Vianet asked the partner for more information."""
+    _authorize(actor, Action.ESCALATE, case.partner)
+    case = _locked(case)
+    _move(case, actor, Transition.REQUEST_INFO, message=message.strip())
+    case.save()
+    return case
+
+
+@transaction.atomic
+def case_provide_info(*, case: Case, actor: Membership, message: str = "") -> Case:
+    """Record that the partner answered the escalation target's request."""
+    _authorize(actor, Action.ESCALATE, case.partner)
+    case = _locked(case)
+    _move(case, actor, Transition.PROVIDE_INFO, message=message.strip())
+    case.save()
+    return case
+
+
+@transaction.atomic
+def case_resolve(
+    *,
+    case: Case,
+    actor: Membership,
+    resolution_summary: str,
+    outcome: str = "",
+    credit_amount: Decimal | None = None,
+) -> Case:
+    """Resolve with a summary (and, for disputes, the outcome); the customer's notification becomes due."""
+    _authorize(actor, Action.RESOLVE, case.partner)
+    case = _locked(case)
+    summary = resolution_summary.strip()
+    errors: dict[str, list[ValidationError]] = {}
+    if not summary:
+        errors["resolution_summary"] = [ValidationError(_("Write what was resolved."), code="required")]
+    if case.category == Category.BILLING_DISPUTE and outcome not in (Outcome.CREDIT, Outcome.UPHELD):
+        errors["outcome"] = [
+            ValidationError(_("Say whether a credit was granted or the charge upheld."), code="required")
+        ]
+    if outcome and outcome not in Outcome.values:
+        errors["outcome"] = [ValidationError(_("Choose an outcome."), code="invalid")]
+    if outcome == Outcome.CREDIT:
+        if credit_amount is None or credit_amount <= 0:
+            errors["credit_amount"] = [ValidationError(_("Enter the credit granted."), code="required")]
+        elif case.disputed_amount is not None and credit_amount > case.disputed_amount:
+            errors["credit_amount"] = [
+                ValidationError(_("The credit cannot exceed the disputed amount."), code="too_large")
+            ]
+    elif credit_amount is not None:
+        errors["credit_amount"] = [
+            ValidationError(_("A credit amount goes with a granted credit."), code="unexpected")
+        ]
+    if errors:
+        raise ValidationError(errors)
+
+    _move(
+        case,
+        actor,
+        Transition.RESOLVE,
+        message=summary,
+        outcome=outcome,
+        credit_amount=str(credit_amount or ""),
+    )
+    now = timezone.now()
+    case.resolution_summary = summary
+    case.outcome = outcome
+    case.credit_amount = credit_amount
+    case.resolution_round += 1
+    case.resolved_at = now
+    case.resolved_by = actor.user
+    case.loop_closed_at = None
+    case.first_response_at = case.first_response_at or now
+    case.save()
+    notification = Notification.objects.create(
+        case=case,
+        kind=NotificationKind.RESOLUTION,
+        round=case.resolution_round,
+        recipient=case.customer.billing_contact_email,
+        language=case.customer.preferred_language,
+    )
+    _event(
+        case,
+        actor,
+        EventKind.NOTIFICATION,
+        message=_("Resolution e-mail due to %(recipient)s") % {"recipient": notification.recipient},
+        notification=notification.pk,
+    )
+    return case
+
+
+@transaction.atomic
+def case_mark_customer_informed(*, case: Case, actor: Membership, note: str) -> Case:
+    """Record that the partner told the customer about the resolution itself: the loop is closed."""
+    _authorize(actor, Action.RESOLVE, case.partner)
+    case = _locked(case)
+    if case.status != Status.RESOLVED:
+        raise CaseActionError(_("Only a resolved case can close the loop."), code="not_resolved")
+    if not note.strip():
+        raise CaseActionError(_("Say how the customer was informed."), code="required")
+    case.loop_closed_at = timezone.now()
+    case.save()
+    _event(case, actor, EventKind.CUSTOMER_INFORMED, message=note.strip())
+    return case
+
+
+@transaction.atomic
+def case_close(*, case: Case, actor: Membership) -> Case:
+    """Close a resolved case once the loop with the customer is closed."""
+    _authorize(actor, Action.RESOLVE, case.partner)
+    case = _locked(case)
+    if case.status == Status.RESOLVED and case.loop_closed_at is None:
+        raise CaseActionError(
+            _(
+                "Close the loop with the customer first: wait for their answer "
+                "or record how you informed them."
+            ),
+            code="loop_open",
+        )
+    _move(case, actor, Transition.CLOSE)
+    case.closed_at = timezone.now()
+    case.save()
+    return case
+
+
+@transaction.atomic
+def case_reopen(*, case: Case, actor: Membership, reason: str) -> Case:
+    """Reopen a resolved or closed case; it returns to the partner's queue."""
+    _authorize(actor, Action.REOPEN, case.partner)
+    case = _locked(case)
+    if not reason.strip():
+        raise CaseActionError(_("Say why the case is reopened."), code="required")
+    _move(case, actor, Transition.REOPEN, message=reason.strip())
+    case.closed_at = None
+    case.loop_closed_at = None
+    case.save()
+    return case
+
+
+@transaction.atomic
+def case_comment(*, case: Case, actor: Membership, message: str) -> CaseEvent:
+    """Add an internal note to the case's timeline."""
+    _authorize(actor, Action.COMMENT, case.partner)
+    case = _locked(case)
+    if not message.strip():
+        raise CaseActionError(_("Write a note first."), code="required")
+    case.save(update_fields=["updated_at"])
+    return _event(case, actor, EventKind.COMMENT, message=message.strip())
+
+
+@transaction.atomic
+def case_attach(*, case: Case, actor: Membership, upload: UploadedFile) -> Attachment:
+    """Attach evidence after checking its size and its real type."""
+    _authorize(actor, Action.COMMENT, case.partner)
+    case = _locked(case)
+    content_type, extension = inspect_upload(upload)
+    attachment = Attachment(
+        case=case,
+        original_name=clean_filename(upload.name or ""),
+        content_type=content_type,
+        extension=extension,
+        size=upload.size,
+        uploaded_by=actor.user,
+    )
+    attachment.file.save("upload", upload, save=False)
+    attachment.save()
+    case.save(update_fields=["updated_at"])
+    _event(case, actor, EventKind.ATTACHMENT, message=attachment.original_name, attachment=attachment.pk)
+    return attachment
+
+
+# --- Subscriptions -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def subscription_suspend(*, subscription: Subscription, actor: Membership, reason: str) -> Subscription:
+    """Suspend a customer's subscription for non-payment; a reason is required."""
+    subscription = (
+        Subscription.objects.select_for_update().select_related("customer__partner").get(pk=subscription.pk)
+    )
+    _authorize(actor, Action.SUSPEND, subscription.customer.partner)
+    if not reason.strip():
+        raise ValidationError(
+            {"reason": [ValidationError(_("Give the reason for the suspension."), code="required")]}
+        )
+    if subscription.status == SubscriptionStatus.SUSPENDED:
+        raise CaseActionError(_("The subscription is already suspended."), code="already_suspended")
+    return _set_subscription_status(subscription, actor, SubscriptionStatus.SUSPENDED, reason.strip())
+
+
+@transaction.atomic
+def subscription_reactivate(
+    *, subscription: Subscription, actor: Membership, reason: str = ""
+) -> Subscription:
+    """Reactivate a suspended subscription, typically once paid."""
+    subscription = (
+        Subscription.objects.select_for_update().select_related("customer__partner").get(pk=subscription.pk)
+    )
+    _authorize(actor, Action.SUSPEND, subscription.customer.partner)
+    if subscription.status == SubscriptionStatus.ACTIVE:
+        raise CaseActionError(_("The subscription is already active."), code="already_active")
+    return _set_subscription_status(subscription, actor, SubscriptionStatus.ACTIVE, reason.strip())
+
+
+def _set_subscription_status(
+    subscription: Subscription, actor: Membership, status: str, reason: str
+) -> Subscription:
+    now = timezone.now()
+    subscription.status = status
+    subscription.status_reason = reason
+    subscription.status_since = now
+    subscription.status_changed_by = actor.user
+    subscription.save()
+    SubscriptionEvent.objects.create(
+        subscription=subscription, status=status, reason=reason, actor=actor.user, created_at=now
+    )
+    return subscription
+
+
+# --- Partner users -----------------------------------------------------------------------------
+
+
+def _clean_roles(roles: list[str]) -> list[str]:
+    cleaned = [role for role in Role.values if role in set(roles)]
+    if not cleaned or len(cleaned) != len(set(roles)):
+        raise ValidationError({"roles": [ValidationError(_("Choose at least one role."), code="required")]})
+    return cleaned
+
+
+@transaction.atomic
+def member_invite(
+    *, actor: Membership, email: str, full_name: str, roles: list[str], request: Any = None
+) -> Membership:
+    """Create a partner user with these roles and e-mail them a link to choose a password."""
+    _authorize(actor, Action.MANAGE_USERS, actor.partner)
+    user_model = get_user_model()
+    email = email.strip().lower()
+    if user_model.objects.filter(email__iexact=email).exists():
+        raise ValidationError(
+            {"email": [ValidationError(_("Someone already uses this e-mail address."), code="taken")]}
+        )
+    user = user_model.objects.create_user(email=email, password=None, full_name=full_name.strip())
+    membership = Membership.objects.create(
+        user=user, partner=actor.partner, roles=_clean_roles(roles), invited_by=actor.user
+    )
+    transaction.on_commit(lambda: send_invitation(user=user, partner=actor.partner, inviter=actor.user))
+    return membership
+
+
+@transaction.atomic
+def member_set_roles(*, actor: Membership, membership: Membership, roles: list[str]) -> Membership:
+    """Change a partner user's roles."""
+    _authorize(actor, Action.MANAGE_USERS, membership.partner)
+    membership.roles = _clean_roles(roles)
+    membership.save(update_fields=["roles"])
+    return membership
+
+
+@transaction.atomic
+def member_set_active(*, actor: Membership, membership: Membership, active: bool) -> Membership:
+    """Deactivate (or reactivate) a partner user; nobody can deactivate themselves."""
+    _authorize(actor, Action.MANAGE_USERS, membership.partner)
+    if membership.user_id == actor.user_id and not active:
+        raise CaseActionError(_("You cannot deactivate your own account."), code="self")
+    user = membership.user
+    user.is_active = active
+    user.save(update_fields=["is_active"])
+    return membership

@@ -1,0 +1,511 @@
+"""Partner pages: dashboard, cases, customers and the partner's team. Thin: access, form, one service call."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST, require_safe
+
+from cases import services
+from cases.access import get_for_partner, partner_view, require
+from cases.forms import (
+    AssignForm,
+    AttachmentForm,
+    CaseFilterForm,
+    CaseForm,
+    EscalateForm,
+    InviteForm,
+    NoteForm,
+    OptionalNoteForm,
+    ReactivateForm,
+    ResolveForm,
+    RolesForm,
+    SupportRequestForm,
+    SuspendForm,
+)
+from cases.models import (
+    OPEN_STATUSES,
+    WITH_TARGET_STATUSES,
+    Attachment,
+    Case,
+    Customer,
+    Membership,
+    Status,
+    Subscription,
+    SubscriptionStatus,
+    Transition,
+)
+from cases.permissions import Action, allowed_actions
+
+PAGE_SIZE = 25
+
+
+def _can(request: HttpRequest) -> frozenset[str]:
+    return allowed_actions(request.membership.roles)
+
+
+# --- Dashboard and list ----------------------------------------------------------------------------
+
+
+@require_safe
+@partner_view
+def dashboard(request: HttpRequest) -> HttpResponse:
+    require(request.membership, Action.VIEW)
+    now = timezone.now()
+    week_start = (now - datetime.timedelta(days=now.weekday())).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    cases = Case.objects.for_partner(request.membership.partner)
+    counts = cases.aggregate(
+        open=Count("pk", filter=Q(status__in=OPEN_STATUSES)),
+        escalated=Count("pk", filter=Q(status__in=WITH_TARGET_STATUSES)),
+        waiting=Count("pk", filter=Q(status=Status.INFO_REQUESTED)),
+        at_risk=Count("pk", filter=Q(pk__in=cases.response_at_risk(now).values("pk"))),
+        resolved_week=Count("pk", filter=Q(resolved_at__gte=week_start)),
+    )
+    mine = cases.open().filter(assignee=request.user).with_list_columns().order_by("first_response_due")[:10]
+    at_risk = cases.response_at_risk(now).with_list_columns().order_by("first_response_due")[:10]
+    return render(
+        request,
+        "cases/dashboard.html",
+        {"counts": counts, "mine": mine, "at_risk": at_risk, "can": _can(request), "now": now},
+    )
+
+
+def _filtered_cases(request: HttpRequest, form: CaseFilterForm):
+    cases = Case.objects.for_partner(request.membership.partner).with_list_columns()
+    if form.is_bound:
+        form.is_valid()  # fills cleaned_data with the filters that are valid
+    # A bad value in one filter drops that filter only; the valid ones still apply.
+    cleaned = getattr(form, "cleaned_data", {})
+    data = {name: cleaned.get(name) or "" for name in form.fields}
+    if data["q"]:
+        q = data["q"]
+        cases = cases.filter(
+            Q(number__iexact=q) | Q(title__icontains=q) | Q(customer__company_name__icontains=q)
+        )
+    if data["status"] == "open":
+        cases = cases.open()
+    elif data["status"] == "with_target":
+        cases = cases.escalated()
+    elif data["status"]:
+        cases = cases.filter(status=data["status"])
+    if data["category"]:
+        cases = cases.filter(category=data["category"])
+    if data["customer"]:
+        cases = cases.filter(customer=data["customer"])
+    if data["assignee"]:
+        cases = cases.filter(assignee=data["assignee"])
+    if data["escalated"] == "yes":
+        cases = cases.exclude(escalation_target="")
+    elif data["escalated"] == "no":
+        cases = cases.filter(escalation_target="")
+    order = CaseFilterForm.SORTS.get(data["sort"] or "-created", CaseFilterForm.SORTS["-created"])[0]
+    return cases.order_by(order, "-pk")
+
+
+@require_safe
+@partner_view
+def case_list(request: HttpRequest) -> HttpResponse:
+    require(request.membership, Action.VIEW)
+    form = CaseFilterForm(request.GET or None, partner=request.membership.partner)
+    page = Paginator(_filtered_cases(request, form), PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "cases/case_list.html",
+        {"form": form, "page": page, "query": query.urlencode(), "can": _can(request)},
+    )
+
+
+# --- Creating and reading a case -------------------------------------------------------------------
+
+
+@partner_view
+def case_create(request: HttpRequest) -> HttpResponse:
+    require(request.membership, Action.OPEN)
+    partner = request.membership.partner
+    initial = {}
+    customer_id = request.GET.get("customer", "")
+    if customer_id.isdigit():
+        initial["customer"] = Customer.objects.for_partner(partner).filter(pk=customer_id).first()
+    form = CaseForm(request.POST or None, partner=partner, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            case = services.case_create(actor=request.membership, **form.service_kwargs())
+        except ValidationError as error:
+            form.add_error(None, error)
+        except services.CaseActionError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, _("Case %(number)s opened.") % {"number": case.number})
+            return redirect(case)
+    return render(request, "cases/case_form.html", {"form": form, "can": _can(request)})
+
+
+def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, Any]:
+    partner = request.membership.partner
+    defaults = {
+        "escalate_form": EscalateForm(partner=partner, initial={"severity": case.severity}),
+        "resolve_form": ResolveForm(),
+        "assign_form": AssignForm(partner=partner, initial={"assignee": case.assignee_id}),
+        "support_request_form": SupportRequestForm(
+            initial={"support_request_number": case.support_request_number}
+        ),
+        "comment_form": NoteForm(),
+        "note_form": OptionalNoteForm(),
+        "reason_form": NoteForm(),
+        "attachment_form": AttachmentForm(),
+    }
+    defaults.update(forms)
+    return {
+        "case": case,
+        "events": case.events.select_related("actor"),
+        "attachments": case.attachments.all(),
+        "notifications": case.notifications.all(),
+        "transitions": services.available_transitions(case, request.membership),
+        "can": _can(request),
+        "now": timezone.now(),
+        **defaults,
+    }
+
+
+def _case(request: HttpRequest, number: str) -> Case:
+    return get_for_partner(
+        request.membership,
+        Case,
+        number=number,
+    )
+
+
+@require_safe
+@partner_view
+def case_detail(request: HttpRequest, number: str) -> HttpResponse:
+    require(request.membership, Action.VIEW)
+    case = _case(request, number)
+    return render(request, "cases/case_detail.html", _detail_context(request, case))
+
+
+# --- Case actions (POST only) ----------------------------------------------------------------------
+
+
+def _run(request: HttpRequest, case: Case, action, form_name: str | None = None, form=None) -> HttpResponse:
+    """Call one service; on refusal show why, on bad input re-render the page with the form's errors."""
+    try:
+        action()
+    except services.CaseActionError as error:
+        messages.error(request, error.message)
+    except ValidationError as error:
+        if form is None or form_name is None:
+            messages.error(request, " ".join(error.messages))
+        else:
+            for field, errors in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+            case.refresh_from_db()
+            return _invalid(request, case, form_name, form)
+    return redirect(case)
+
+
+def _invalid(request: HttpRequest, case: Case, name: str, form) -> HttpResponse:
+    messages.error(request, _("Please correct the errors below."))
+    return render(
+        request, "cases/case_detail.html", _detail_context(request, case, **{name: form}), status=400
+    )
+
+
+def _form_action(request: HttpRequest, number: str, form_name: str | None, make_form, call) -> HttpResponse:
+    """The shape of every case action: load the case, validate the form, call one service."""
+    case = _case(request, number)
+    form = make_form(request) if make_form else None
+    if form is not None and not form.is_valid():
+        return _invalid(request, case, form_name, form)
+    data = form.cleaned_data if form is not None else {}
+    return _run(request, case, lambda: call(case, request.membership, data), form_name, form)
+
+
+def _escalate_form(request: HttpRequest) -> EscalateForm:
+    return EscalateForm(request.POST, partner=request.membership.partner)
+
+
+# transition -> (form name on the page, form factory, service call)
+TRANSITION_ACTIONS = {
+    Transition.START: (None, None, lambda case, actor, data: services.case_start(case=case, actor=actor)),
+    Transition.ESCALATE: (
+        "escalate_form",
+        _escalate_form,
+        lambda case, actor, data: services.case_escalate(case=case, actor=actor, **data),
+    ),
+    Transition.REQUEST_INFO: (
+        "note_form",
+        lambda request: OptionalNoteForm(request.POST),
+        lambda case, actor, data: services.case_request_info(case=case, actor=actor, message=data["message"]),
+    ),
+    Transition.PROVIDE_INFO: (
+        "note_form",
+        lambda request: OptionalNoteForm(request.POST),
+        lambda case, actor, data: services.case_provide_info(case=case, actor=actor, message=data["message"]),
+    ),
+    Transition.RESOLVE: (
+        "resolve_form",
+        lambda request: ResolveForm(request.POST),
+        lambda case, actor, data: services.case_resolve(case=case, actor=actor, **data),
+    ),
+    Transition.CLOSE: (None, None, lambda case, actor, data: services.case_close(case=case, actor=actor)),
+    Transition.REOPEN: (
+        "reason_form",
+        lambda request: NoteForm(request.POST),
+        lambda case, actor, data: services.case_reopen(case=case, actor=actor, reason=data["message"]),
+    ),
+}
+
+
+@require_POST
+@partner_view
+def case_transition(request: HttpRequest, number: str, transition: str) -> HttpResponse:
+    if transition not in TRANSITION_ACTIONS:
+        raise Http404
+    form_name, make_form, call = TRANSITION_ACTIONS[transition]
+    return _form_action(request, number, form_name, make_form, call)
+
+
+@require_POST
+@partner_view
+def case_assign(request: HttpRequest, number: str) -> HttpResponse:
+    return _form_action(
+        request,
+        number,
+        "assign_form",
+        lambda request: AssignForm(request.POST, partner=request.membership.partner),
+        lambda case, actor, data: services.case_assign(case=case, actor=actor, assignee=data["assignee"]),
+    )
+
+
+@require_POST
+@partner_view
+def case_support_request(request: HttpRequest, number: str) -> HttpResponse:
+    return _form_action(
+        request,
+        number,
+        "support_request_form",
+        lambda request: SupportRequestForm(request.POST),
+        lambda case, actor, data: services.case_record_support_request(case=case, actor=actor, **data),
+    )
+
+
+@require_POST
+@partner_view
+def case_customer_informed(request: HttpRequest, number: str) -> HttpResponse:
+    return _form_action(
+        request,
+        number,
+        "reason_form",
+        lambda request: NoteForm(request.POST),
+        lambda case, actor, data: services.case_mark_customer_informed(
+            case=case, actor=actor, note=data["message"]
+        ),
+    )
+
+
+@require_POST
+@partner_view
+def case_comment(request: HttpRequest, number: str) -> HttpResponse:
+    return _form_action(
+        request,
+        number,
+        "comment_form",
+        lambda request: NoteForm(request.POST),
+        lambda case, actor, data: services.case_comment(case=case, actor=actor, message=data["message"]),
+    )
+
+
+@require_POST
+@partner_view
+def case_attach(request: HttpRequest, number: str) -> HttpResponse:
+    case = _case(request, number)
+    form = AttachmentForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _invalid(request, case, "attachment_form", form)
+    try:
+        services.case_attach(case=case, actor=request.membership, upload=form.cleaned_data["file"])
+    except ValidationError as error:
+        form.add_error("file", error)
+        return _invalid(request, case, "attachment_form", form)
+    messages.success(request, _("Evidence attached."))
+    return redirect(case)
+
+
+@require_safe
+@partner_view
+def attachment_download(request: HttpRequest, number: str, pk: int) -> FileResponse:
+    require(request.membership, Action.VIEW)
+    attachment = get_for_partner(request.membership, Attachment, pk=pk, case__number=number)
+    response = FileResponse(
+        attachment.file.open("rb"),
+        as_attachment=True,
+        filename=attachment.original_name,
+        content_type=attachment.content_type,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+# --- Customers -------------------------------------------------------------------------------------
+
+
+@require_safe
+@partner_view
+def customer_list(request: HttpRequest) -> HttpResponse:
+    require(request.membership, Action.VIEW)
+    customers = (
+        Customer.objects.for_partner(request.membership.partner)
+        .order_by("company_name")
+        .annotate(
+            open_cases=Count("cases", filter=Q(cases__status__in=OPEN_STATUSES), distinct=True),
+            suspended=Count(
+                "subscriptions", filter=Q(subscriptions__status=SubscriptionStatus.SUSPENDED), distinct=True
+            ),
+        )
+    )
+    query = request.GET.get("q", "").strip()[:100]
+    if query:
+        customers = customers.filter(Q(company_name__icontains=query) | Q(tenant_domain__icontains=query))
+    page = Paginator(customers, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "cases/customer_list.html", {"page": page, "query": query, "can": _can(request)})
+
+
+def _customer_context(request: HttpRequest, customer: Customer, **forms: Any) -> dict[str, Any]:
+    return {
+        "customer": customer,
+        "partner": request.membership.partner,
+        "subscriptions": customer.subscriptions.prefetch_related("events__actor"),
+        "cases": customer.cases.with_list_columns()[:20],
+        "can": _can(request),
+        "suspend_form": forms.get("suspend_form") or SuspendForm(),
+        "blank_suspend_form": SuspendForm(),
+        "reactivate_form": ReactivateForm(),
+        "bad_subscription": forms.get("subscription"),
+    }
+
+
+@require_safe
+@partner_view
+def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    require(request.membership, Action.VIEW)
+    customer = get_for_partner(request.membership, Customer, pk=pk)
+    return render(request, "cases/customer_detail.html", _customer_context(request, customer))
+
+
+@require_POST
+@partner_view
+def subscription_status(request: HttpRequest, pk: int, subscription_pk: int, action: str) -> HttpResponse:
+    customer = get_for_partner(request.membership, Customer, pk=pk)
+    subscription = get_for_partner(request.membership, Subscription, pk=subscription_pk, customer=customer)
+    if action == "suspend":
+        form = SuspendForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, _("Please correct the errors below."))
+            context = _customer_context(request, customer, suspend_form=form, subscription=subscription)
+            return render(request, "cases/customer_detail.html", context, status=400)
+        call = lambda: services.subscription_suspend(  # noqa: E731
+            subscription=subscription, actor=request.membership, reason=form.cleaned_data["reason"]
+        )
+        done = _("Subscription suspended.")
+    elif action == "reactivate":
+        form = ReactivateForm(request.POST)
+        form.is_valid()
+        call = lambda: services.subscription_reactivate(  # noqa: E731
+            subscription=subscription, actor=request.membership, reason=form.cleaned_data.get("reason", "")
+        )
+        done = _("Subscription reactivated.")
+    else:
+        raise Http404
+    try:
+        call()
+    except services.CaseActionError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, done)
+    return redirect(customer)
+
+
+# --- The partner's team ----------------------------------------------------------------------------
+
+
+@partner_view
+def team(request: HttpRequest) -> HttpResponse:
+    require(request.membership, Action.VIEW)
+    can_manage = Action.MANAGE_USERS in _can(request)
+    form = InviteForm(request.POST or None)
+    if request.method == "POST":
+        if not can_manage:
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                membership = services.member_invite(actor=request.membership, **form.cleaned_data)
+            except ValidationError as error:
+                for field, errors in error.message_dict.items():
+                    form.add_error(field, errors)
+            else:
+                messages.success(
+                    request,
+                    _("%(email)s was invited and will receive a link to choose a password.")
+                    % {"email": membership.user.email},
+                )
+                return redirect("cases:team")
+    members = (
+        Membership.objects.for_partner(request.membership.partner)
+        .select_related("user")
+        .order_by("user__email")
+    )
+    return render(
+        request,
+        "cases/team.html",
+        {
+            "members": members,
+            "form": form,
+            "can_manage": can_manage,
+            "roles_form": RolesForm,
+            "can": _can(request),
+        },
+    )
+
+
+@require_POST
+@partner_view
+def member_update(request: HttpRequest, pk: int) -> HttpResponse:
+    membership = get_for_partner(request.membership, Membership, pk=pk)
+    require(request.membership, Action.MANAGE_USERS)
+    operation = request.POST.get("operation")
+    try:
+        if operation in ("deactivate", "activate"):
+            services.member_set_active(
+                actor=request.membership, membership=membership, active=operation == "activate"
+            )
+            messages.success(request, _("Account updated."))
+        elif operation == "roles":
+            form = RolesForm(request.POST)
+            if not form.is_valid():
+                messages.error(request, _("Choose at least one role."))
+            else:
+                services.member_set_roles(
+                    actor=request.membership, membership=membership, roles=form.cleaned_data["roles"]
+                )
+                messages.success(request, _("Roles updated."))
+        else:
+            raise Http404
+    except services.CaseActionError as error:
+        messages.error(request, error.message)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect("cases:team")

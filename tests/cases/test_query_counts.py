@@ -1,0 +1,265 @@
+"""The partner pages run a fixed number of SQL queries, however many cases and customers a partner has.
+
+Each test measures a page with a little data and with a lot, asserts both counts are equal, and pins the
+exact number for the large case, so an N+1 (a template touching an unloaded relation) fails here first.
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from cases.models import (
+    Case,
+    Category,
+    Customer,
+    EscalationTarget,
+    Severity,
+    Status,
+    Subscription,
+    SubscriptionEvent,
+    SubscriptionStatus,
+    SupportVehicle,
+)
+
+pytestmark = pytest.mark.django_db
+
+MANY_CASES = 10_000
+MANY_CUSTOMERS = 500
+LIST_SECONDS = 2.0  # coarse guard for the 10,000-case list on this machine
+
+# Every partner page spends 3 queries on the request itself: the session, the user, and the membership with
+# its partner (which the header reuses). The case list adds the count, the page of rows (customer and assignee
+# joined) and the filter form's customer and assignee options; filtering by customer and assignee adds one query
+# each to check the chosen pk belongs to the partner.
+CASE_LIST_QUERIES = {
+    "": 7,
+    "?status=open&sort=severity": 7,
+    "?q=seats": 7,
+    "?page=2": 7,
+    "?escalated=yes": 7,
+    "?customer={customer}&assignee={assignee}&sort=-updated": 9,
+}
+DASHBOARD_QUERIES = 6
+CUSTOMER_LIST_QUERIES = {"": 5, "?q=Ltd": 5, "?page=2": 5}
+CUSTOMER_DETAIL_QUERIES = 8
+
+
+@dataclass
+class Book:
+    """A partner's people and customers, and a way to give it as many cases as a test needs."""
+
+    partner: Any
+    customers: list[Customer]
+    users: list[Any]
+    viewer: Any
+    now: datetime.datetime
+
+    def grow_cases_to(self, total: int, customers: list[Customer] | None = None) -> None:
+        """Bulk-create cases until the partner has `total`, spread over customers, assignees and statuses."""
+        customers = customers or self.customers
+        start = Case.objects.filter(partner=self.partner).count()
+        assignees = [None, *self.users]
+        cases = []
+        for i in range(start, total):
+            status = Status.values[i % len(Status.values)]
+            escalated = status in (Status.ESCALATED, Status.INFO_REQUESTED)
+            created = self.now - datetime.timedelta(minutes=i)
+            cases.append(
+                Case(
+                    partner=self.partner,
+                    number=f"CON-{100000 + i}",
+                    customer=customers[i % len(customers)],
+                    category=Category.values[i % len(Category.values)],
+                    title=f"Charged for {30 + i % 7} seats, using {25 + i % 5}",
+                    description="The invoice bills more seats than the customer uses.",
+                    severity=Severity.values[i % len(Severity.values)],
+                    status=status,
+                    assignee=assignees[i % len(assignees)],
+                    created_by=self.users[i % len(self.users)],
+                    created_at=created,
+                    first_response_due=created + datetime.timedelta(hours=2 + i % 7),
+                    escalation_target=EscalationTarget.MICROSOFT if escalated else "",
+                    support_vehicle=SupportVehicle.COMMERCIAL if escalated else "",
+                    escalated_at=created if escalated else None,
+                )
+            )
+        Case.objects.bulk_create(cases, batch_size=2_000)
+        assert Case.objects.filter(partner=self.partner).count() == total
+
+    def grow_customers_to(self, total: int) -> None:
+        """Bulk-create customers (with subscriptions, some suspended, and a few cases) up to `total`."""
+        start = Customer.objects.filter(partner=self.partner).count()
+        new = Customer.objects.bulk_create(
+            Customer(
+                partner=self.partner,
+                company_name=f"Bulk Customer {i:04d} Ltd",
+                tenant_domain=f"bulk{i}.onmicrosoft.com",
+                billing_contact_name="Bea Billing",
+                billing_contact_email=f"billing{i}@bulk.example",
+                delinquent=i % 4 == 0,
+            )
+            for i in range(start, total)
+        )
+        Subscription.objects.bulk_create(
+            Subscription(
+                customer=customer,
+                offer=offer,
+                quantity=10,
+                status=SubscriptionStatus.SUSPENDED if n % 3 == 0 and offer.endswith("E3") else "active",
+            )
+            for n, customer in enumerate(new)
+            for offer in ("Microsoft 365 E3", "Azure plan")
+        )
+        self.customers.extend(new)
+        self.grow_cases_to(Case.objects.filter(partner=self.partner).count() + 2 * len(new), customers=new)
+        assert Customer.objects.filter(partner=self.partner).count() == total
+
+
+@pytest.fixture
+def book(contoso, cast, customer) -> Book:
+    """Contoso with its five members, five customers, and the global admin looking at the pages."""
+    customers = [
+        customer,
+        *(
+            Customer.objects.create(
+                partner=contoso,
+                company_name=f"Customer {n} Ltd",
+                tenant_domain=f"customer{n}.onmicrosoft.com",
+                billing_contact_name="Bea Billing",
+                billing_contact_email=f"billing{n}@customer.example",
+            )
+            for n in range(1, 5)
+        ),
+    ]
+    return Book(
+        partner=contoso,
+        customers=customers,
+        users=[member.user for member in cast.values()],
+        viewer=cast["global_admin"].user,
+        now=timezone.now(),
+    )
+
+
+def queries_for(client, url: str) -> tuple[int, float, Any]:
+    """The number of SQL queries the page runs, the seconds it takes to render, and the response."""
+    with CaptureQueriesContext(connection) as captured:
+        started = time.perf_counter()
+        response = client.get(url)
+        elapsed = time.perf_counter() - started
+    assert response.status_code == 200, url
+    return len(captured.captured_queries), elapsed, response
+
+
+def signed_in(client, book: Book, *urls: str):
+    """Sign the viewer in and open each page once, so one-time work does not count against a page."""
+    client.force_login(book.viewer)
+    for url in urls:
+        assert client.get(url).status_code == 200
+    return client
+
+
+@pytest.mark.parametrize("query", CASE_LIST_QUERIES)
+def test_case_list_query_count_does_not_grow_with_cases(client, book, query, django_assert_num_queries):
+    """The case list (filtered, searched, sorted, paged) runs the same queries for 10 cases and 10,000."""
+    # Case 1 of the first ten has the second customer and the first user as assignee.
+    url = "/en/cases/all/" + query.format(customer=book.customers[1].pk, assignee=book.users[0].pk)
+    signed_in(client, book, url)
+    book.grow_cases_to(10)
+    few, _, response = queries_for(client, url)
+    # An empty page skips the rows query: every variant must find some of the ten cases to compare fairly.
+    assert response.context["page"].object_list
+    book.grow_cases_to(MANY_CASES)
+    many, seconds, _ = queries_for(client, url)
+    assert few == many
+    assert seconds < LIST_SECONDS, f"{url} took {seconds:.2f}s with {MANY_CASES} cases"
+    with django_assert_num_queries(CASE_LIST_QUERIES[query]):
+        response = client.get(url)
+    assert response.context["page"].paginator.count > 25  # the page really drew from the many cases
+
+
+def test_case_list_of_ten_thousand_cases_renders_quickly(client, book) -> None:
+    """The unfiltered list of a partner with 10,000 cases renders in under two seconds."""
+    signed_in(client, book, "/en/cases/all/")
+    book.grow_cases_to(MANY_CASES)
+    started = time.perf_counter()
+    response = client.get("/en/cases/all/")
+    seconds = time.perf_counter() - started
+    assert response.status_code == 200
+    assert response.context["page"].paginator.count == MANY_CASES
+    assert len(response.context["page"].object_list) == 25
+    assert seconds < LIST_SECONDS, f"the list took {seconds:.2f}s"
+
+
+def test_dashboard_query_count_does_not_grow_with_cases(client, book, django_assert_num_queries) -> None:
+    """The dashboard's counters and panels cost the same queries for 10 cases and 10,000."""
+    url = "/en/cases/"
+    signed_in(client, book, url)
+    book.grow_cases_to(10)
+    few, _, _ = queries_for(client, url)
+    book.grow_cases_to(MANY_CASES)
+    many, _, _ = queries_for(client, url)
+    assert few == many
+    with django_assert_num_queries(DASHBOARD_QUERIES):
+        response = client.get(url)
+    assert len(response.context["mine"]) == 10
+    assert response.context["counts"]["open"] > 10
+
+
+@pytest.mark.parametrize("query", CUSTOMER_LIST_QUERIES)
+def test_customer_list_query_count_does_not_grow_with_customers(
+    client, book, query, django_assert_num_queries
+) -> None:
+    """The customer list with its open-case and suspension counts costs the same for 10 customers and 500."""
+    url = "/en/customers/" + query
+    signed_in(client, book, url)
+    book.grow_customers_to(10)
+    few, _, response = queries_for(client, url)
+    assert response.context["page"].object_list
+    book.grow_customers_to(MANY_CUSTOMERS)
+    many, _, _ = queries_for(client, url)
+    assert few == many
+    with django_assert_num_queries(CUSTOMER_LIST_QUERIES[query]):
+        response = client.get(url)
+    assert response.context["page"].paginator.count > 25
+
+
+def test_customer_detail_query_count_does_not_grow(client, book, django_assert_num_queries) -> None:
+    """A customer's page costs the same with one subscription and two cases as with 25 and 2,000."""
+    customer = book.customers[0]
+    url = f"/en/customers/{customer.pk}/"
+    signed_in(client, book, url)
+    Subscription.objects.create(customer=customer, offer="Microsoft 365 E3", quantity=30)
+    SubscriptionEvent.objects.create(
+        subscription=customer.subscriptions.get(), status=SubscriptionStatus.ACTIVE, actor=book.users[0]
+    )
+    book.grow_cases_to(2 * len(book.customers))
+    few, _, _ = queries_for(client, url)
+
+    subscriptions = Subscription.objects.bulk_create(
+        Subscription(customer=customer, offer=f"Azure plan {n}", status=SubscriptionStatus.SUSPENDED)
+        for n in range(24)
+    )
+    actors = itertools.cycle([None, *book.users])
+    SubscriptionEvent.objects.bulk_create(
+        SubscriptionEvent(
+            subscription=subscription, status=status, reason="Invoice overdue", actor=next(actors)
+        )
+        for subscription in subscriptions
+        for status in (SubscriptionStatus.SUSPENDED, SubscriptionStatus.ACTIVE, SubscriptionStatus.SUSPENDED)
+    )
+    book.grow_cases_to(2_000 * len(book.customers))
+    many, _, _ = queries_for(client, url)
+    assert few == many
+    with django_assert_num_queries(CUSTOMER_DETAIL_QUERIES):
+        response = client.get(url)
+    assert len(response.context["cases"]) == 20
+    assert len(response.context["subscriptions"]) == 25
