@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
 from cases.models import (
+    Answer,
     Case,
     Category,
     Customer,
@@ -222,4 +223,24 @@ class InviteForm(forms.Form):
 class RolesForm(forms.Form):
     roles = forms.MultipleChoiceField(
         label=_("Roles"), choices=Role.choices, widget=forms.CheckboxSelectMultiple
+    )
+
+
+class CustomerAnswerForm(forms.Form):
+    answer = forms.ChoiceField(
+        label=_("Is your problem solved?"), choices=Answer.choices, widget=forms.RadioSelect
+    )
+    comment = forms.CharField(
+        label=_("What is still wrong? (required if it is not resolved)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=5000,
+    )
+    rating = forms.TypedChoiceField(
+        label=_("How satisfied are you with how your case was handled? (optional)"),
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[(str(n), str(n)) for n in range(1, 6)],
+        widget=forms.RadioSelect,
     )

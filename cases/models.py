@@ -7,7 +7,7 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -491,6 +491,7 @@ class EventKind(models.TextChoices):
     ASSIGNED = "assigned", _("Assigned")
     SUPPORT_REQUEST = "support_request", _("Support request number recorded")
     CUSTOMER_INFORMED = "customer_informed", _("Customer informed")
+    CUSTOMER_ANSWERED = "customer_answered", _("Customer answered")
     NOTIFICATION = "notification", _("Notification")
     EDITED = "edited", _("Details edited")
 
@@ -582,6 +583,11 @@ class NotificationStatus(models.TextChoices):
     FAILED = "failed", _("Failed")
 
 
+class NotificationQuerySet(models.QuerySet["Notification"]):
+    def for_partner(self, partner: Partner) -> NotificationQuerySet:
+        return self.filter(case__partner=partner)
+
+
 class Notification(models.Model):
     """An e-mail the portal owes someone: written with the change that causes it (an outbox row)."""
 
@@ -595,10 +601,14 @@ class Notification(models.Model):
     )
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     message_id = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+
+    objects = NotificationQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "pk"]
@@ -607,6 +617,35 @@ class Notification(models.Model):
                 fields=["case", "kind", "round", "recipient"], name="cases_notification_once_per_round"
             )
         ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="notification_due")]
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.round} → {self.recipient}"
+
+    @property
+    def is_customer_facing(self) -> bool:
+        return self.kind == NotificationKind.RESOLUTION
+
+
+class Answer(models.TextChoices):
+    RESOLVED = "resolved", _("Yes, it is resolved")
+    NOT_RESOLVED = "not_resolved", _("No, it is not resolved")
+
+
+class CustomerAnswer(models.Model):
+    """What the customer said about a resolution, through the single-use link in its e-mail."""
+
+    notification = models.OneToOneField(Notification, on_delete=models.CASCADE, related_name="answer")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="customer_answers")
+    answer = models.CharField(_("answer"), max_length=16, choices=Answer.choices)
+    comment = models.TextField(_("comment"), blank=True)
+    rating = models.PositiveSmallIntegerField(
+        _("satisfaction"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.answer}"

@@ -7,29 +7,36 @@ locked, refuses an illegal move with a CaseActionError, and records what happene
 from __future__ import annotations
 
 import datetime
+import logging
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from cases.emails import send_invitation
 from cases.models import (
     RESPONSE_TARGETS,
     TRANSITIONS,
+    Answer,
     Attachment,
     Case,
     CaseEvent,
     Category,
     Customer,
+    CustomerAnswer,
     EventKind,
     Membership,
     Notification,
     NotificationKind,
+    NotificationStatus,
     Outcome,
     Partner,
     Severity,
@@ -43,6 +50,8 @@ from cases.models import (
 )
 from cases.permissions import Action, Role, roles_allow
 from cases.uploads import clean_filename, inspect_upload
+
+logger = logging.getLogger(__name__)
 
 # Technical escalation goes through the support plan the partner holds; commercial is open to all.
 VEHICLE_PLANS = {
@@ -80,7 +89,7 @@ def _authorize(actor: Membership, action: str, partner: Partner) -> None:
 
 
 def _locked(case: Case) -> Case:
-    return Case.objects.select_for_update().select_related("partner", "customer").get(pk=case.pk)
+    return Case.objects.select_for_update(of=("self",)).select_related("partner", "customer").get(pk=case.pk)
 
 
 def _event(case: Case, actor: Membership | None, kind: str, *, message: str = "", **data: Any) -> CaseEvent:
@@ -353,10 +362,9 @@ def case_resolve(
     case.loop_closed_at = None
     case.first_response_at = case.first_response_at or now
     case.save()
-    notification = Notification.objects.create(
-        case=case,
+    notification = _notify(
+        case,
         kind=NotificationKind.RESOLUTION,
-        round=case.resolution_round,
         recipient=case.customer.billing_contact_email,
         language=case.customer.preferred_language,
     )
@@ -457,7 +465,9 @@ def case_attach(*, case: Case, actor: Membership, upload: UploadedFile) -> Attac
 def subscription_suspend(*, subscription: Subscription, actor: Membership, reason: str) -> Subscription:
     """Suspend a customer's subscription for non-payment; a reason is required."""
     subscription = (
-        Subscription.objects.select_for_update().select_related("customer__partner").get(pk=subscription.pk)
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("customer__partner")
+        .get(pk=subscription.pk)
     )
     _authorize(actor, Action.SUSPEND, subscription.customer.partner)
     if not reason.strip():
@@ -475,7 +485,9 @@ def subscription_reactivate(
 ) -> Subscription:
     """Reactivate a suspended subscription, typically once paid."""
     subscription = (
-        Subscription.objects.select_for_update().select_related("customer__partner").get(pk=subscription.pk)
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("customer__partner")
+        .get(pk=subscription.pk)
     )
     _authorize(actor, Action.SUSPEND, subscription.customer.partner)
     if subscription.status == SubscriptionStatus.ACTIVE:
@@ -520,7 +532,14 @@ def member_invite(
         raise ValidationError(
             {"email": [ValidationError(_("Someone already uses this e-mail address."), code="taken")]}
         )
-    user = user_model.objects.create_user(email=email, password=None, full_name=full_name.strip())
+    language = translation.get_language()
+    user = user_model.objects.create_user(
+        email=email,
+        password=None,
+        full_name=full_name.strip(),
+        # The inviter's language is the best first guess for the e-mails the new colleague receives.
+        language=language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE,
+    )
     membership = Membership.objects.create(
         user=user, partner=actor.partner, roles=_clean_roles(roles), invited_by=actor.user
     )
@@ -547,3 +566,213 @@ def member_set_active(*, actor: Membership, membership: Membership, active: bool
     user.is_active = active
     user.save(update_fields=["is_active"])
     return membership
+
+
+# --- Notifications (the outbox) -------------------------------------------------------------------------
+
+
+def enqueue_notification(notification_id: int) -> None:
+    """Hand a notification to Celery; if the broker is down, the row stays pending for the sweep."""
+    from cases.tasks import send_notification
+
+    try:
+        send_notification.delay(notification_id)
+    except Exception:  # broker unreachable, or an eager run that failed: the sweep sends it later
+        logger.warning(
+            "could not queue notification %s; the sweep will retry", notification_id, exc_info=True
+        )
+
+
+def _notify(
+    case: Case, *, kind: str, recipient: str, language: str, round: int | None = None
+) -> Notification:
+    notification, _created = Notification.objects.get_or_create(
+        case=case,
+        kind=kind,
+        round=case.resolution_round if round is None else round,
+        recipient=recipient,
+        defaults={"language": language},
+    )
+    transaction.on_commit(lambda: enqueue_notification(notification.pk))
+    return notification
+
+
+def _partner_recipient(case: Case) -> tuple[str, str]:
+    """Partner-side notices go to the assignee, else to the partner's support contact."""
+    if case.assignee and case.assignee.is_active:
+        return case.assignee.email, case.assignee.language
+    return case.partner.support_contact_email, "en"
+
+
+def notification_claim(*, notification_id: int, now: datetime.datetime | None = None) -> Notification | None:
+    """Take a notification for sending, or None if another run has it or it is done (safe to run twice)."""
+    now = now or timezone.now()
+    lease = datetime.timedelta(seconds=settings.NOTIFICATION_LEASE_SECONDS)
+    with transaction.atomic():
+        notification = (
+            Notification.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("case__partner", "case__customer", "case__assignee")
+            .filter(pk=notification_id)
+            .filter(
+                Q(status=NotificationStatus.PENDING)
+                | Q(status=NotificationStatus.SENDING, claimed_at__lt=now - lease)
+            )
+            .first()
+        )
+        if notification is None:
+            return None
+        notification.status = NotificationStatus.SENDING
+        notification.claimed_at = now
+        notification.attempts += 1
+        notification.save(update_fields=["status", "claimed_at", "attempts", "updated_at"])
+    return notification
+
+
+def notification_mark_sent(*, notification: Notification, message_id: str) -> None:
+    """Record a delivery the mail server accepted."""
+    now = timezone.now()
+    Notification.objects.filter(pk=notification.pk).exclude(status=NotificationStatus.SENT).update(
+        status=NotificationStatus.SENT, sent_at=now, message_id=message_id, last_error="", updated_at=now
+    )
+
+
+def notification_mark_retry(*, notification: Notification, error: str, delay: float) -> datetime.datetime:
+    """Put a transiently failed notification back in the queue for a later attempt."""
+    now = timezone.now()
+    due = now + datetime.timedelta(seconds=delay)
+    Notification.objects.filter(pk=notification.pk, status=NotificationStatus.SENDING).update(
+        status=NotificationStatus.PENDING, last_error=error[:2000], next_attempt_at=due, updated_at=now
+    )
+    return due
+
+
+@transaction.atomic
+def notification_mark_failed(*, notification: Notification, error: str) -> None:
+    """Give up on a notification; the case shows it, and the partner hears of a failed customer e-mail."""
+    updated = (
+        Notification.objects.filter(pk=notification.pk)
+        .exclude(status=NotificationStatus.SENT)
+        .update(status=NotificationStatus.FAILED, last_error=error[:2000], updated_at=timezone.now())
+    )
+    if not updated:
+        return
+    case = Case.objects.select_related("partner", "assignee").get(pk=notification.case_id)
+    _event(
+        case,
+        None,
+        EventKind.NOTIFICATION,
+        message=_("E-mail to %(recipient)s failed: %(error)s")
+        % {"recipient": notification.recipient, "error": error},
+        notification=notification.pk,
+    )
+    if notification.kind == NotificationKind.RESOLUTION:
+        recipient, language = _partner_recipient(case)
+        _notify(
+            case,
+            kind=NotificationKind.FAILED,
+            recipient=recipient,
+            language=language,
+            round=notification.round,
+        )
+
+
+@transaction.atomic
+def notification_resend(*, notification: Notification, actor: Membership) -> Notification:
+    """Send a failed notification again (the partner's "send again")."""
+    _authorize(actor, Action.RESOLVE, notification.case.partner)
+    notification = Notification.objects.select_for_update().get(pk=notification.pk)
+    if notification.status != NotificationStatus.FAILED:
+        raise CaseActionError(_("Only a failed e-mail can be sent again."), code="not_failed")
+    notification.status = NotificationStatus.PENDING
+    notification.attempts = 0
+    notification.next_attempt_at = None
+    notification.save(update_fields=["status", "attempts", "next_attempt_at", "updated_at"])
+    _event(
+        notification.case,
+        actor,
+        EventKind.NOTIFICATION,
+        message=_("E-mail to %(recipient)s queued again") % {"recipient": notification.recipient},
+        notification=notification.pk,
+    )
+    transaction.on_commit(lambda: enqueue_notification(notification.pk))
+    return notification
+
+
+def notifications_due(*, now: datetime.datetime | None = None, limit: int = 500) -> list[int]:
+    """Ids of notifications a lost message left behind: pending past due, or sending past the lease."""
+    now = now or timezone.now()
+    lease = datetime.timedelta(seconds=settings.NOTIFICATION_LEASE_SECONDS)
+    grace = datetime.timedelta(seconds=settings.NOTIFICATION_PENDING_GRACE_SECONDS)
+    pending = Q(status=NotificationStatus.PENDING) & (
+        Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True, updated_at__lte=now - grace)
+    )
+    stuck = Q(status=NotificationStatus.SENDING, claimed_at__lt=now - lease)
+    return list(
+        Notification.objects.filter(pending | stuck).order_by("pk").values_list("pk", flat=True)[:limit]
+    )
+
+
+# --- The customer's answer ------------------------------------------------------------------------
+
+
+class StaleAnswer(CaseActionError):
+    """The case moved on since the e-mail was sent; the answer no longer applies."""
+
+
+def answer_applies(notification: Notification, case: Case | None = None) -> bool:
+    """Whether the case is still as the resolution e-mail left it (same round, resolved or closed)."""
+    case = case or notification.case
+    return case.resolution_round == notification.round and case.status in (Status.RESOLVED, Status.CLOSED)
+
+
+@transaction.atomic
+def customer_answer(
+    *, notification: Notification, answer: str, comment: str = "", rating: int | None = None
+) -> CustomerAnswer:
+    """Record the customer's answer: "resolved" closes the loop and the case, "not resolved" reopens it."""
+    notification = Notification.objects.select_for_update().get(pk=notification.pk)
+    if CustomerAnswer.objects.filter(notification=notification).exists():
+        raise CaseActionError(_("This link has already been used."), code="used")
+    case = _locked(notification.case)
+    if not answer_applies(notification, case):
+        raise StaleAnswer(_("This case has changed since the e-mail was sent."), code="stale")
+    errors: dict[str, list[ValidationError]] = {}
+    if answer not in Answer.values:
+        errors["answer"] = [ValidationError(_("Choose an answer."), code="required")]
+    if answer == Answer.NOT_RESOLVED and not comment.strip():
+        errors["comment"] = [ValidationError(_("Tell us what is still wrong."), code="required")]
+    if rating is not None and not 1 <= rating <= 5:
+        errors["rating"] = [ValidationError(_("Rate from 1 to 5."), code="invalid")]
+    if errors:
+        raise ValidationError(errors)
+
+    record = CustomerAnswer.objects.create(
+        notification=notification, case=case, answer=answer, comment=comment.strip(), rating=rating
+    )
+    _event(
+        case,
+        None,
+        EventKind.CUSTOMER_ANSWERED,
+        message=comment.strip(),
+        answer=answer,
+        rating=rating,
+    )
+    if answer == Answer.RESOLVED:
+        case.loop_closed_at = case.loop_closed_at or timezone.now()
+        if case.status == Status.RESOLVED:
+            _move(
+                case,
+                None,
+                Transition.CLOSE,
+                message=_("The customer confirmed the resolution: the loop is closed."),
+            )
+            case.closed_at = timezone.now()
+        case.save()
+    else:
+        _move(case, None, Transition.REOPEN, message=comment.strip())
+        case.closed_at = None
+        case.loop_closed_at = None
+        case.save()
+        recipient, language = _partner_recipient(case)
+        _notify(case, kind=NotificationKind.REOPENED, recipient=recipient, language=language)
+    return record

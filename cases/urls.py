@@ -15,6 +15,7 @@ urlpatterns = [
     path("cases/<str:number>/comment/", views.case_comment, name="comment"),
     path("cases/<str:number>/attach/", views.case_attach, name="attach"),
     path("cases/<str:number>/attachments/<int:pk>/", views.attachment_download, name="attachment"),
+    path("cases/<str:number>/notifications/<int:pk>/resend/", views.notification_resend, name="resend"),
     path("cases/<str:number>/<str:transition>/", views.case_transition, name="transition"),
     path("customers/", views.customer_list, name="customers"),
     path("customers/<int:pk>/", views.customer_detail, name="customer"),
@@ -25,4 +26,5 @@ urlpatterns = [
     ),
     path("team/", views.team, name="team"),
     path("team/<int:pk>/", views.member_update, name="member"),
+    path("answer/<str:token>/", views.customer_answer, name="answer"),
 ]

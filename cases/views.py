@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Avg, Count, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -22,6 +22,7 @@ from cases.forms import (
     AttachmentForm,
     CaseFilterForm,
     CaseForm,
+    CustomerAnswerForm,
     EscalateForm,
     InviteForm,
     NoteForm,
@@ -35,16 +36,20 @@ from cases.forms import (
 from cases.models import (
     OPEN_STATUSES,
     WITH_TARGET_STATUSES,
+    Answer,
     Attachment,
     Case,
     Customer,
+    CustomerAnswer,
     Membership,
+    Notification,
     Status,
     Subscription,
     SubscriptionStatus,
     Transition,
 )
 from cases.permissions import Action, allowed_actions
+from cases.tokens import AnswerLinkError, read_token
 
 PAGE_SIZE = 25
 
@@ -72,12 +77,24 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         at_risk=Count("pk", filter=Q(pk__in=cases.response_at_risk(now).values("pk"))),
         resolved_week=Count("pk", filter=Q(resolved_at__gte=week_start)),
     )
+    satisfaction = CustomerAnswer.objects.filter(
+        case__partner=request.membership.partner,
+        rating__isnull=False,
+        created_at__gte=now - datetime.timedelta(days=90),
+    ).aggregate(average=Avg("rating"), count=Count("pk"))
     mine = cases.open().filter(assignee=request.user).with_list_columns().order_by("first_response_due")[:10]
     at_risk = cases.response_at_risk(now).with_list_columns().order_by("first_response_due")[:10]
     return render(
         request,
         "cases/dashboard.html",
-        {"counts": counts, "mine": mine, "at_risk": at_risk, "can": _can(request), "now": now},
+        {
+            "counts": counts,
+            "satisfaction": satisfaction,
+            "mine": mine,
+            "at_risk": at_risk,
+            "can": _can(request),
+            "now": now,
+        },
     )
 
 
@@ -509,3 +526,60 @@ def member_update(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     return redirect("cases:team")
+
+
+@require_POST
+@partner_view
+def notification_resend(request: HttpRequest, number: str, pk: int) -> HttpResponse:
+    case = _case(request, number)
+    notification = get_for_partner(request.membership, Notification, pk=pk, case=case)
+    return _run(
+        request,
+        case,
+        lambda: services.notification_resend(notification=notification, actor=request.membership),
+    )
+
+
+# --- The customer's answer (no sign-in: the signed link is the key) ---------------------------------
+
+
+def customer_answer(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        payload = read_token(token)
+    except AnswerLinkError as error:
+        return render(
+            request,
+            "cases/answer_problem.html",
+            {"reason": error.reason},
+            status=410 if error.reason == "expired" else 404,
+        )
+    notification = (
+        Notification.objects.select_related("case__partner", "case__customer")
+        .filter(pk=payload.get("n"), round=payload.get("r"))
+        .first()
+    )
+    if notification is None:
+        return render(request, "cases/answer_problem.html", {"reason": "invalid"}, status=404)
+    case = notification.case
+    context = {"case": case, "partner": case.partner, "notification": notification}
+    if CustomerAnswer.objects.filter(notification=notification).exists():
+        return render(request, "cases/answer_problem.html", {**context, "reason": "used"}, status=410)
+    if not services.answer_applies(notification):
+        return render(request, "cases/answer_problem.html", {**context, "reason": "stale"}, status=409)
+    initial = {"answer": request.GET.get("answer")} if request.GET.get("answer") in Answer.values else {}
+    form = CustomerAnswerForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            record = services.customer_answer(notification=notification, **form.cleaned_data)
+        except services.StaleAnswer:
+            return render(request, "cases/answer_problem.html", {**context, "reason": "stale"}, status=409)
+        except services.CaseActionError:
+            return render(request, "cases/answer_problem.html", {**context, "reason": "used"}, status=410)
+        except ValidationError as error:
+            for field, errors in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            return render(request, "cases/answer_done.html", {**context, "record": record})
+    return render(
+        request, "cases/answer_form.html", {**context, "form": form}, status=400 if form.errors else 200
+    )

@@ -158,7 +158,21 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
     "socket_connect_timeout": 5,
 }
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+# Close-the-loop e-mails (cases.tasks): retries, the lease on a message being sent, and the sweep.
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", 8, minimum=1)
+NOTIFICATION_RETRY_BASE_SECONDS = env.int("NOTIFICATION_RETRY_BASE_SECONDS", 30, minimum=1)
+NOTIFICATION_RETRY_MAX_SECONDS = env.int("NOTIFICATION_RETRY_MAX_SECONDS", 3600, minimum=1)
+NOTIFICATION_LEASE_SECONDS = env.int("NOTIFICATION_LEASE_SECONDS", 300, minimum=1)
+NOTIFICATION_PENDING_GRACE_SECONDS = env.int("NOTIFICATION_PENDING_GRACE_SECONDS", 120, minimum=0)
+NOTIFICATION_SWEEP_SECONDS = env.int("NOTIFICATION_SWEEP_SECONDS", 60, minimum=1)
+CUSTOMER_ANSWER_DAYS = env.int("CUSTOMER_ANSWER_DAYS", 30, minimum=1)
+
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "sweep-notifications": {
+        "task": "cases.tasks.sweep_notifications",
+        "schedule": float(NOTIFICATION_SWEEP_SECONDS),
+    },
+}
 CELERY_TIMEZONE = "UTC"
 
 # --- Mail -------------------------------------------------------------------------------------

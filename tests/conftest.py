@@ -12,6 +12,8 @@ from django.conf import settings
 
 from tests.factories import UserFactory
 
+pytest_plugins = ["tests.cast"]
+
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -57,6 +59,16 @@ def _empty_cache() -> Iterator[None]:
 
     cache.clear()
     yield
+
+
+@pytest.fixture
+def eager_tasks(settings) -> None:
+    """Run Celery tasks in-process (the embedded default), as `make run` does without a broker.
+
+    Celery reads its CELERY_ settings live from Django's settings, so overriding the setting is the way;
+    assigning app.conf directly would stick for the rest of the session.
+    """
+    settings.CELERY_TASK_ALWAYS_EAGER = True
 
 
 @pytest.fixture

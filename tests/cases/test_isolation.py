@@ -64,6 +64,7 @@ class World:
     active_subscription: Subscription
     suspended_subscription: Subscription
     attachment: Attachment
+    failed_notification: Notification
     member: Membership
     inactive_member: Membership
 
@@ -78,6 +79,15 @@ def build_world(actor: Membership, case: Case, active_subscription: Subscription
         status_reason="Invoice 45 days overdue",
     )
     attachment = services.case_attach(case=case, actor=actor, upload=pdf_upload())
+    failed = Notification.objects.create(
+        case=case,
+        kind="resolution",
+        round=9,
+        recipient=case.customer.billing_contact_email,
+        language=case.customer.preferred_language,
+        status="failed",
+        last_error="550 mailbox unavailable",
+    )
     inactive = MembershipFactory(
         partner=actor.partner,
         roles=[Role.SALES_AGENT],
@@ -90,6 +100,7 @@ def build_world(actor: Membership, case: Case, active_subscription: Subscription
         active_subscription=active_subscription,
         suspended_subscription=suspended,
         attachment=attachment,
+        failed_notification=failed,
         member=actor,
         inactive_member=inactive,
     )
@@ -143,7 +154,9 @@ def snapshot(world: World) -> dict[str, Any]:
         ),
         "events": CaseEvent.objects.filter(case=case).count(),
         "attachments": Attachment.objects.filter(case=case).count(),
-        "notifications": Notification.objects.filter(case=case).count(),
+        "notifications": list(
+            Notification.objects.filter(case=case).order_by("pk").values_list("pk", "status", "attempts")
+        ),
         "cases": Case.objects.filter(partner=world.partner).count(),
         "subscriptions": list(
             Subscription.objects.filter(customer__partner=world.partner)
@@ -258,6 +271,7 @@ ROUTES: dict[str, Route] = {
             for transition in Transition.values
         ],
     ),
+    "resend": Route("POST", lambda w: [Probe({"number": w.case.number, "pk": w.failed_notification.pk})]),
     "customer": Route("GET", lambda w: [Probe({"pk": w.customer.pk})]),
     "subscription": Route(
         "POST",
@@ -283,15 +297,19 @@ ROUTES: dict[str, Route] = {
 }
 
 
+# URLs reached without signing in, by a signed single-use token instead; tested in test_close_the_loop.py.
+PUBLIC = {"answer"}
+
+
 def cases_patterns() -> Iterator[tuple[str, URLPattern]]:
-    """Every (name, pattern) under the "cases" namespace of the project's URLconf."""
+    """Every (name, pattern) under the "cases" namespace of the project's URLconf, but the PUBLIC ones."""
 
     def walk(resolver: URLResolver, namespace: str) -> Iterator[tuple[str, URLPattern]]:
         for pattern in resolver.url_patterns:
             if isinstance(pattern, URLResolver):
                 inner = ":".join(filter(None, [namespace, pattern.namespace or ""]))
                 yield from walk(pattern, inner)
-            elif namespace == "cases":
+            elif namespace == "cases" and pattern.name not in PUBLIC:
                 yield pattern.name, pattern
 
     found = list(walk(get_resolver(), ""))

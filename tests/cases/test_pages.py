@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from cases import services
 from cases.models import Case, Membership
-from tests.cases.conftest import open_dispute
+from tests.cast import open_dispute
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db

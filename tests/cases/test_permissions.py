@@ -8,7 +8,7 @@ from django.urls import reverse
 from cases import services
 from cases.models import Case, CaseEvent, Membership, Status, SubscriptionStatus
 from cases.permissions import PERMISSIONS, Action, Role, allowed_actions, roles_allow
-from tests.cases.conftest import open_dispute
+from tests.cast import open_dispute
 
 pytestmark = pytest.mark.django_db
 

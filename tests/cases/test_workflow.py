@@ -20,7 +20,7 @@ from cases.models import (
     Status,
     Transition,
 )
-from tests.cases.conftest import open_dispute
+from tests.cast import open_dispute
 
 pytestmark = pytest.mark.django_db
 

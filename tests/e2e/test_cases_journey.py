@@ -10,23 +10,10 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.cases import conftest as cases_fixtures
 from tests.guidance.conftest import CONTENT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-# The cast of tests/cases (Contoso with one member per role, Fabrikam China with its agent, their customers),
-# made available to this folder's tests under the same fixture names.
-contoso = cases_fixtures.contoso
-fabrikam = cases_fixtures.fabrikam
-helpdesk_agent = cases_fixtures.helpdesk_agent
-billing_admin = cases_fixtures.billing_admin
-sales_agent = cases_fixtures.sales_agent
-outsider = cases_fixtures.outsider
-customer = cases_fixtures.customer
-subscription = cases_fixtures.subscription
-fabrikam_customer = cases_fixtures.fabrikam_customer
-case = cases_fixtures.case
 
 INVOICE_PDF = (
     b"%PDF-1.4\n"
