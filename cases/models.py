@@ -649,3 +649,19 @@ class CustomerAnswer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id} {self.answer}"
+
+
+class IdempotencyKey(models.Model):
+    """The first result of a POST made with an Idempotency-Key, so a retry does not open a second case."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    fingerprint = models.CharField(max_length=64)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, null=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="cases_idempotency_user_key")]
+
+    def __str__(self) -> str:
+        return self.key

@@ -101,11 +101,9 @@ def _event(case: Case, actor: Membership | None, kind: str, *, message: str = ""
     )
 
 
-def _move(
-    case: Case, actor: Membership | None, transition: str, *, message: str = "", **data: Any
-) -> CaseEvent:
-    """Apply one transition of the state machine to a locked case and record it."""
-    sources, target = TRANSITIONS[transition]
+def _check_move(case: Case, transition: str) -> None:
+    """Refuse a transition the case's status does not allow (before looking at the rest of the input)."""
+    sources, _target = TRANSITIONS[transition]
     if case.status not in sources:
         raise CaseActionError(
             _("A case that is %(status)s cannot be moved this way (%(transition)s).")
@@ -115,6 +113,14 @@ def _move(
             },
             code="illegal_transition",
         )
+
+
+def _move(
+    case: Case, actor: Membership | None, transition: str, *, message: str = "", **data: Any
+) -> CaseEvent:
+    """Apply one transition of the state machine to a locked case and record it."""
+    _check_move(case, transition)
+    _sources, target = TRANSITIONS[transition]
     previous = case.status
     case.status = target
     event = CaseEvent.objects.create(
@@ -234,6 +240,7 @@ def case_escalate(
     """Escalate through the partner support channel to the target the partner's cloud dictates."""
     _authorize(actor, Action.ESCALATE, case.partner)
     case = _locked(case)
+    _check_move(case, Transition.ESCALATE)
     partner = case.partner
     if support_vehicle not in SupportVehicle.values:
         raise CaseActionError(_("Choose a support vehicle."), code="bad_vehicle")
@@ -319,6 +326,7 @@ def case_resolve(
     """Resolve with a summary (and, for disputes, the outcome); the customer's notification becomes due."""
     _authorize(actor, Action.RESOLVE, case.partner)
     case = _locked(case)
+    _check_move(case, Transition.RESOLVE)
     summary = resolution_summary.strip()
     errors: dict[str, list[ValidationError]] = {}
     if not summary:
@@ -416,6 +424,7 @@ def case_reopen(*, case: Case, actor: Membership, reason: str) -> Case:
     """Reopen a resolved or closed case; it returns to the partner's queue."""
     _authorize(actor, Action.REOPEN, case.partner)
     case = _locked(case)
+    _check_move(case, Transition.REOPEN)
     if not reason.strip():
         raise CaseActionError(_("Say why the case is reopened."), code="required")
     _move(case, actor, Transition.REOPEN, message=reason.strip())

@@ -66,6 +66,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "simple_history",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "portal",
     "guidance",
     "cases",
@@ -242,6 +245,44 @@ if DEBUG:
     # runserver serves from the app folders; no collectstatic needed on a laptop.
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
+
+# --- REST API ---------------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["portal.api.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["portal.api.IsPartnerMember"],
+    "DEFAULT_THROTTLE_CLASSES": ["portal.api.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"token": env.str("API_THROTTLE_RATE", "600/minute")},
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "EXCEPTION_HANDLER": "portal.api_errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CSP Partner Portal API",
+    "DESCRIPTION": "Cases, customers and guidance for CSP partners' own tools. "
+    "Authenticate with `Authorization: Bearer <token>`; tokens are created on the portal's account page.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "CaseStatusEnum": "cases.models.Status",
+        "SeverityEnum": "cases.models.Severity",
+        "SubscriptionStatusEnum": "cases.models.SubscriptionStatus",
+        "NotificationStatusEnum": "cases.models.NotificationStatus",
+        "LanguageEnum": "portal.settings.LANGUAGES",
+    },
+}
 
 # --- Uploads ----------------------------------------------------------------------------------
 

@@ -9,11 +9,13 @@ from portal import views
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("i18n/setlang/", views.set_language, name="set_language"),
+    path("api/", include("portal.api_urls")),
 ]
 
 urlpatterns += i18n_patterns(
     path("", views.home, name="home"),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/api-tokens/", views.api_tokens, name="api_tokens"),
     path("guidance/", include("guidance.urls")),
     path("", include("cases.urls")),
     path("admin/", admin.site.urls),

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import i18n
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
 from portal.health import run_checks
+from portal.models import ApiToken
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(
+        label=gettext_lazy("Token name"),
+        max_length=100,
+        help_text=gettext_lazy("Say what will use it, e.g. “PSA integration”."),
+    )
 
 
 @require_safe
@@ -36,3 +50,33 @@ def set_language(request: HttpRequest) -> HttpResponse:
     if request.POST.get("language") not in dict(settings.LANGUAGES):
         return HttpResponseBadRequest(_("That language is not available."), content_type="text/plain")
     return i18n.set_language(request)
+
+
+@login_required
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's API tokens: create one (shown once), see when each was last used, revoke."""
+    new_key = None
+    form = ApiTokenForm(request.POST or None)
+    if request.method == "POST":
+        if "revoke" in request.POST:
+            token = get_object_or_404(
+                ApiToken, pk=request.POST.get("revoke"), user=request.user, revoked_at=None
+            )
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+            messages.success(request, _("The token “%(name)s” was revoked.") % {"name": token.name})
+            return redirect("api_tokens")
+        if form.is_valid():
+            _token, new_key = ApiToken.issue(user=request.user, name=form.cleaned_data["name"])
+            form = ApiTokenForm()
+    tokens = ApiToken.objects.filter(user=request.user)
+    return render(
+        request,
+        "portal/api_tokens.html",
+        {
+            "tokens": tokens,
+            "form": form,
+            "new_key": new_key,
+            "is_member": hasattr(request.user, "membership"),
+        },
+    )

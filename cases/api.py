@@ -1,0 +1,647 @@
+"""The REST API for cases and customers: the same services and permission table as the web pages."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from cases import services
+from cases.access import membership_of
+from cases.currencies import CURRENCY_CHOICES
+from cases.forms import AmountField, MonthField
+from cases.models import (
+    Attachment,
+    Case,
+    CaseEvent,
+    Category,
+    Customer,
+    IdempotencyKey,
+    Membership,
+    Notification,
+    Outcome,
+    Severity,
+    Status,
+    Subscription,
+    SupportVehicle,
+)
+from cases.permissions import Action, roles_allow
+from portal.api_errors import ErrorSerializer
+
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid input, with field errors."),
+    401: OpenApiResponse(ErrorSerializer, description="No valid token."),
+    403: OpenApiResponse(ErrorSerializer, description="Your roles do not allow this."),
+    404: OpenApiResponse(ErrorSerializer, description="No such object in your organisation."),
+    409: OpenApiResponse(ErrorSerializer, description="The case's status does not allow this now."),
+    429: OpenApiResponse(ErrorSerializer, description="Too many requests; see Retry-After."),
+}
+
+
+def _errors(*codes: int) -> dict[int, OpenApiResponse]:
+    return {code: ERRORS[code] for code in codes}
+
+
+# --- Serializers ------------------------------------------------------------------------------------
+
+
+class SubscriptionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Subscription
+        fields = ["id", "offer", "quantity", "status", "status_reason", "status_since"]
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Customer
+        fields = [
+            "id",
+            "company_name",
+            "tenant_domain",
+            "billing_contact_name",
+            "billing_contact_email",
+            "preferred_language",
+            "delinquent",
+        ]
+
+
+class CustomerDetailSerializer(CustomerSerializer):
+    subscriptions = SubscriptionSerializer(many=True, read_only=True)
+
+    class Meta(CustomerSerializer.Meta):
+        fields = [*CustomerSerializer.Meta.fields, "subscriptions"]
+
+
+class PersonSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+    full_name = serializers.CharField()
+
+
+class EventSerializer(serializers.ModelSerializer):
+    actor = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CaseEvent
+        fields = ["kind", "actor", "created_at", "from_status", "to_status", "message", "data"]
+
+    def get_actor(self, event: CaseEvent) -> str | None:
+        return event.actor.email if event.actor else None
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Notification
+        fields = [
+            "id",
+            "kind",
+            "round",
+            "recipient",
+            "language",
+            "status",
+            "attempts",
+            "last_error",
+            "sent_at",
+        ]
+
+
+class AttachmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Attachment
+        fields = ["id", "original_name", "content_type", "size", "created_at"]
+
+
+class CaseSerializer(serializers.ModelSerializer):
+    customer = serializers.IntegerField(source="customer_id", read_only=True)
+    customer_name = serializers.CharField(source="customer.company_name", read_only=True)
+    assignee = serializers.EmailField(source="assignee.email", read_only=True, allow_null=True, default=None)
+    billing_period = serializers.DateField(format="%Y-%m", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Case
+        fields = [
+            "number",
+            "customer",
+            "customer_name",
+            "category",
+            "title",
+            "status",
+            "severity",
+            "invoice_number",
+            "disputed_amount",
+            "currency",
+            "billing_period",
+            "assignee",
+            "escalation_target",
+            "support_request_number",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class CaseDetailSerializer(CaseSerializer):
+    subscription = serializers.IntegerField(source="subscription_id", read_only=True, allow_null=True)
+    timeline = EventSerializer(source="events", many=True, read_only=True)
+    notifications = NotificationSerializer(many=True, read_only=True)
+    attachments = AttachmentSerializer(many=True, read_only=True)
+
+    class Meta(CaseSerializer.Meta):
+        fields = [
+            *CaseSerializer.Meta.fields,
+            "subscription",
+            "description",
+            "first_response_due",
+            "first_response_at",
+            "support_vehicle",
+            "escalation_severity",
+            "escalated_at",
+            "resolution_summary",
+            "outcome",
+            "credit_amount",
+            "resolved_at",
+            "loop_closed_at",
+            "closed_at",
+            "timeline",
+            "notifications",
+            "attachments",
+        ]
+        read_only_fields = fields
+
+
+@extend_schema_field(
+    {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$", "nullable": True, "example": "2026-10"}
+)
+class MonthSerializerField(serializers.Field):
+    """A billing period as YYYY-MM."""
+
+    def to_internal_value(self, data: Any):
+        try:
+            return MonthField(required=False).clean(data)
+        except Exception as error:
+            raise ValidationError(_("Enter a month as YYYY-MM.")) from error
+
+    def to_representation(self, value: Any) -> str:
+        return value.strftime("%Y-%m")
+
+
+class AmountSerializerField(serializers.DecimalField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=14, decimal_places=3, coerce_to_string=True, **kwargs)
+
+    def to_internal_value(self, data: Any):
+        try:
+            return AmountField(required=True).clean(str(data))
+        except Exception as error:
+            messages = getattr(error, "messages", [str(error)])
+            raise ValidationError(messages) from error
+
+
+class CaseCreateSerializer(serializers.Serializer):
+    customer = serializers.IntegerField()
+    subscription = serializers.IntegerField(required=False, allow_null=True)
+    category = serializers.ChoiceField(choices=Category.choices)
+    title = serializers.CharField(max_length=200)
+    description = serializers.CharField()
+    invoice_number = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
+    disputed_amount = AmountSerializerField(required=False, allow_null=True, default=None)
+    currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, required=False, allow_blank=True, default="")
+    billing_period = MonthSerializerField(required=False, allow_null=True, default=None)
+    severity = serializers.ChoiceField(choices=Severity.choices, default=Severity.C)
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        partner = self.context["membership"].partner
+        customer = Customer.objects.for_partner(partner).filter(pk=data["customer"]).first()
+        if customer is None:
+            raise ValidationError({"customer": [_("Choose one of your own customers.")]})
+        data["customer"] = customer
+        if data.get("subscription") is not None:
+            subscription = Subscription.objects.for_partner(partner).filter(pk=data["subscription"]).first()
+            if subscription is None:
+                raise ValidationError({"subscription": [_("Choose one of your customers' subscriptions.")]})
+            data["subscription"] = subscription
+        return data
+
+
+class CasePatchSerializer(serializers.Serializer):
+    assignee = serializers.IntegerField(
+        required=False, allow_null=True, help_text="User id, or null for nobody."
+    )
+    support_request_number = serializers.CharField(required=False, max_length=40)
+
+
+class EscalateSerializer(serializers.Serializer):
+    support_vehicle = serializers.ChoiceField(choices=SupportVehicle.choices)
+    severity = serializers.ChoiceField(choices=Severity.choices)
+    support_request_number = serializers.CharField(
+        max_length=40, required=False, allow_blank=True, default=""
+    )
+
+
+class ResolveSerializer(serializers.Serializer):
+    resolution_summary = serializers.CharField(max_length=10_000)
+    outcome = serializers.ChoiceField(choices=Outcome.choices, required=False, allow_blank=True, default="")
+    credit_amount = AmountSerializerField(required=False, allow_null=True, default=None)
+
+
+class MessageSerializer(serializers.Serializer):
+    message = serializers.CharField(max_length=10_000)
+
+
+class OptionalMessageSerializer(serializers.Serializer):
+    message = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
+
+
+class AttachmentUploadSerializer(serializers.Serializer):
+    file = serializers.FileField()
+
+
+# --- Views ------------------------------------------------------------------------------------------
+
+
+class PartnerScopedMixin:
+    """Every query goes through the token's partner; another partner's objects are simply not there."""
+
+    def membership(self) -> Membership:
+        if not hasattr(self.request, "_membership"):
+            self.request._membership = membership_of(self.request.user)
+        return self.request._membership
+
+    def require(self, action_name: str) -> None:
+        if not roles_allow(self.membership().roles, action_name):
+            raise PermissionDenied(_("Your role does not allow this."))
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List your customers", responses={200: CustomerSerializer, **_errors(401, 403, 429)}
+    ),
+    retrieve=extend_schema(
+        summary="A customer with its subscriptions",
+        responses={200: CustomerDetailSerializer, **_errors(401, 403, 404, 429)},
+    ),
+)
+class CustomerViewSet(PartnerScopedMixin, viewsets.ReadOnlyModelViewSet):
+    lookup_value_converter = "int"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+            return Customer.objects.none()
+        self.require(Action.VIEW)
+        queryset = Customer.objects.for_partner(self.membership().partner).order_by("company_name", "pk")
+        if self.action == "retrieve":
+            queryset = queryset.prefetch_related("subscriptions")
+        return queryset
+
+    def get_serializer_class(self):
+        return CustomerDetailSerializer if self.action == "retrieve" else CustomerSerializer
+
+
+CASE_FILTERS = [
+    OpenApiParameter("status", str, enum=[*Status.values, "open"], description="A status, or open."),
+    OpenApiParameter("customer", int, description="A customer id."),
+    OpenApiParameter("category", str, enum=Category.values),
+    OpenApiParameter("escalated", bool, description="Whether the case was escalated."),
+    OpenApiParameter(
+        "updated_since", OpenApiTypes.DATETIME, description="Only cases updated at or after this."
+    ),
+]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List your cases",
+        parameters=CASE_FILTERS,
+        responses={200: CaseSerializer, **_errors(400, 401, 403, 429)},
+    ),
+    retrieve=extend_schema(
+        summary="A case with its timeline, notifications and attachments",
+        responses={200: CaseDetailSerializer, **_errors(401, 403, 404, 429)},
+    ),
+)
+class CaseViewSet(
+    PartnerScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    lookup_field = "number"
+    lookup_value_regex = r"[A-Z]{2,6}-\d+"
+
+    def get_queryset(self):
+        self.require(Action.VIEW)
+        queryset = (
+            Case.objects.for_partner(self.membership().partner)
+            .with_list_columns()
+            .order_by("-updated_at", "-pk")
+        )
+        if self.action == "retrieve":
+            queryset = queryset.prefetch_related("events__actor", "notifications", "attachments")
+        if self.action == "list":
+            queryset = self._filter(queryset)
+        return queryset
+
+    def _filter(self, queryset):
+        params = self.request.query_params
+        errors: dict[str, list[str]] = {}
+        if status_value := params.get("status"):
+            if status_value == "open":
+                queryset = queryset.open()
+            elif status_value in Status.values:
+                queryset = queryset.filter(status=status_value)
+            else:
+                errors["status"] = [_("Unknown status.")]
+        if customer := params.get("customer"):
+            if customer.isdigit():
+                queryset = queryset.filter(customer_id=int(customer))
+            else:
+                errors["customer"] = [_("A customer id is a number.")]
+        if category := params.get("category"):
+            if category in Category.values:
+                queryset = queryset.filter(category=category)
+            else:
+                errors["category"] = [_("Unknown category.")]
+        if (escalated := params.get("escalated")) is not None:
+            if escalated.lower() in ("true", "1"):
+                queryset = queryset.exclude(escalation_target="")
+            elif escalated.lower() in ("false", "0"):
+                queryset = queryset.filter(escalation_target="")
+            else:
+                errors["escalated"] = [_("Use true or false.")]
+        if since := params.get("updated_since"):
+            moment = parse_datetime(since) if len(since) > 10 else None
+            if moment is None or moment.tzinfo is None:
+                errors["updated_since"] = [_("Use an ISO 8601 date and time with a time zone.")]
+            else:
+                queryset = queryset.filter(updated_at__gte=moment)
+        if errors:
+            raise ValidationError(errors)
+        return queryset
+
+    def get_serializer_class(self):
+        return CaseDetailSerializer if self.action == "retrieve" else CaseSerializer
+
+    def _case(self) -> Case:
+        return get_object_or_404(
+            Case.objects.for_partner(self.membership().partner), number=self.kwargs["number"]
+        )
+
+    def _detail(self, case: Case, code: int = status.HTTP_200_OK) -> Response:
+        fresh = (
+            Case.objects.with_list_columns()
+            .prefetch_related("events__actor", "notifications", "attachments")
+            .get(pk=case.pk)
+        )
+        return Response(CaseDetailSerializer(fresh, context=self.get_serializer_context()).data, status=code)
+
+    def _input(self, serializer_class) -> dict[str, Any]:
+        serializer = serializer_class(data=self.request.data, context={"membership": self.membership()})
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    @extend_schema(
+        summary="Open a case",
+        request=CaseCreateSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="Any unique string; a retry with the same key returns the first result.",
+            )
+        ],
+        responses={201: CaseDetailSerializer, **_errors(400, 401, 403, 409, 429)},
+    )
+    def create(self, request: Request) -> Response:
+        self.require(Action.OPEN)
+        data = self._input(CaseCreateSerializer)
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if not key:
+            return self._detail(
+                services.case_create(actor=self.membership(), **data), status.HTTP_201_CREATED
+            )
+        return _idempotent_create(self, key, data)
+
+    @extend_schema(
+        summary="Assign a case, or record its support request number",
+        request=CasePatchSerializer,
+        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409, 429)},
+    )
+    def partial_update(self, request: Request, number: str) -> Response:
+        case = self._case()
+        data = self._input(CasePatchSerializer)
+        actor = self.membership()
+        if "assignee" in data:
+            assignee = None
+            if data["assignee"] is not None:
+                assignee = (
+                    Membership.objects.for_partner(actor.partner).filter(user_id=data["assignee"]).first()
+                )
+                if assignee is None:
+                    raise ValidationError(
+                        {"assignee": [_("Assign the case to a member of your organisation.")]}
+                    )
+                assignee = assignee.user
+            case = services.case_assign(case=case, actor=actor, assignee=assignee)
+        if "support_request_number" in data:
+            case = services.case_record_support_request(
+                case=case, actor=actor, support_request_number=data["support_request_number"]
+            )
+        return self._detail(case)
+
+    def _transition(self, serializer_class, call) -> Response:
+        case = self._case()
+        data = self._input(serializer_class) if serializer_class else {}
+        return self._detail(call(case, self.membership(), data))
+
+    @extend_schema(
+        summary="Start work",
+        request=None,
+        responses={200: CaseDetailSerializer, **_errors(401, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def start(self, request: Request, number: str) -> Response:
+        return self._transition(None, lambda case, actor, data: services.case_start(case=case, actor=actor))
+
+    @extend_schema(
+        summary="Escalate to Microsoft or 21Vianet (the target follows your cloud)",
+        request=EscalateSerializer,
+        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def escalate(self, request: Request, number: str) -> Response:
+        return self._transition(
+            EscalateSerializer,
+            lambda case, actor, data: services.case_escalate(case=case, actor=actor, **data),
+        )
+
+    @extend_schema(
+        summary="Record that the escalation target asked for information",
+        request=OptionalMessageSerializer,
+        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"], url_path="request-info")
+    def request_info(self, request: Request, number: str) -> Response:
+        return self._transition(
+            OptionalMessageSerializer,
+            lambda case, actor, data: services.case_request_info(case=case, actor=actor, **data),
+        )
+
+    @extend_schema(
+        summary="Record that you sent the information",
+        request=OptionalMessageSerializer,
+        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"], url_path="provide-info")
+    def provide_info(self, request: Request, number: str) -> Response:
+        return self._transition(
+            OptionalMessageSerializer,
+            lambda case, actor, data: services.case_provide_info(case=case, actor=actor, **data),
+        )
+
+    @extend_schema(
+        summary="Resolve; the customer's resolution e-mail is sent",
+        request=ResolveSerializer,
+        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def resolve(self, request: Request, number: str) -> Response:
+        return self._transition(
+            ResolveSerializer, lambda case, actor, data: services.case_resolve(case=case, actor=actor, **data)
+        )
+
+    @extend_schema(
+        summary="Record that you informed the customer yourself (closes the loop)",
+        request=MessageSerializer,
+        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"], url_path="customer-informed")
+    def customer_informed(self, request: Request, number: str) -> Response:
+        return self._transition(
+            MessageSerializer,
+            lambda case, actor, data: services.case_mark_customer_informed(
+                case=case, actor=actor, note=data["message"]
+            ),
+        )
+
+    @extend_schema(
+        summary="Close a resolved case",
+        request=None,
+        responses={200: CaseDetailSerializer, **_errors(401, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def close(self, request: Request, number: str) -> Response:
+        return self._transition(None, lambda case, actor, data: services.case_close(case=case, actor=actor))
+
+    @extend_schema(
+        summary="Reopen a resolved or closed case",
+        request=MessageSerializer,
+        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def reopen(self, request: Request, number: str) -> Response:
+        return self._transition(
+            MessageSerializer,
+            lambda case, actor, data: services.case_reopen(case=case, actor=actor, reason=data["message"]),
+        )
+
+    @extend_schema(
+        summary="Add an internal note",
+        request=MessageSerializer,
+        responses={201: EventSerializer, **_errors(400, 401, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def comments(self, request: Request, number: str) -> Response:
+        case = self._case()
+        data = self._input(MessageSerializer)
+        event = services.case_comment(case=case, actor=self.membership(), message=data["message"])
+        return Response(EventSerializer(event).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Attach evidence (PDF, PNG, JPEG or CSV, checked by content)",
+        request={"multipart/form-data": AttachmentUploadSerializer},
+        responses={201: AttachmentSerializer, **_errors(400, 401, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def attachments(self, request: Request, number: str) -> Response:
+        case = self._case()
+        data = self._input(AttachmentUploadSerializer)
+        try:
+            attachment = services.case_attach(case=case, actor=self.membership(), upload=data["file"])
+        except DjangoValidationError as error:
+            raise ValidationError({"file": error.messages}) from error
+        return Response(AttachmentSerializer(attachment).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Download one attachment",
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **_errors(401, 403, 404)},
+    )
+    @action(detail=True, methods=["get"], url_path=r"attachments/(?P<attachment_id>\d+)")
+    def attachment(self, request: Request, number: str, attachment_id: str) -> FileResponse:
+        self.require(Action.VIEW)
+        attachment = get_object_or_404(
+            Attachment.objects.for_partner(self.membership().partner),
+            pk=int(attachment_id),
+            case__number=number,
+        )
+        response = FileResponse(
+            attachment.file.open("rb"),
+            as_attachment=True,
+            filename=attachment.original_name,
+            content_type=attachment.content_type,
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+def _fingerprint(data: dict[str, Any]) -> str:
+    plain = {k: (v.pk if hasattr(v, "pk") else str(v) if v is not None else None) for k, v in data.items()}
+    return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()
+
+
+def _idempotent_create(view: CaseViewSet, key: str, data: dict[str, Any]) -> Response:
+    """Create once per (user, key); a retry with the same body gets the first case back."""
+    user = view.request.user
+    fingerprint = _fingerprint(data)
+    try:
+        with transaction.atomic():
+            # The unique row is written first: a concurrent retry waits on it, then finds the case.
+            record = IdempotencyKey.objects.create(user=user, key=key[:200], fingerprint=fingerprint)
+            case = services.case_create(actor=view.membership(), **data)
+            record.case = case
+            record.save(update_fields=["case"])
+    except IntegrityError:
+        record = IdempotencyKey.objects.select_related("case").get(user=user, key=key[:200])
+        if record.fingerprint != fingerprint:
+            return _conflict()
+        response = view._detail(record.case, status.HTTP_201_CREATED)
+        response["Idempotent-Replayed"] = "true"
+        return response
+    return view._detail(case, status.HTTP_201_CREATED)
+
+
+def _conflict() -> Response:
+    from portal.api_errors import error_response
+
+    return error_response(
+        "idempotency_key_reused",
+        _("This Idempotency-Key was already used with a different request."),
+        status.HTTP_409_CONFLICT,
+    )

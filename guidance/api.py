@@ -1,0 +1,131 @@
+"""Read-only guidance API: articles in a language, with the translation's honest status."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from django.utils import translation as i18n
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from guidance.models import Article, Cloud
+from guidance.reading import article_page, article_summary
+from portal.api_errors import ErrorSerializer
+
+LANGUAGE_CODES = [code for code, _name in settings.LANGUAGES]
+PARAMETERS = [
+    OpenApiParameter("lang", str, enum=LANGUAGE_CODES, description="Language of the text (default en)."),
+    OpenApiParameter("cloud", str, enum=Cloud.values, description="global (default) or 21vianet."),
+]
+
+
+class TranslationStatusSerializer(serializers.Serializer):
+    language = serializers.CharField(help_text="The language asked for.")
+    content_language = serializers.CharField(help_text="The language of the text (English when missing).")
+    missing = serializers.BooleanField()
+    machine_translated = serializers.BooleanField()
+    outdated = serializers.BooleanField(help_text="Made from an older English revision.")
+    reviewed = serializers.BooleanField()
+    bilingual = serializers.BooleanField(help_text="Whether English source sentences are available.")
+
+
+class ArticleSummarySerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    cloud = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    translation = TranslationStatusSerializer()
+
+
+class ArticleSerializer(ArticleSummarySerializer):
+    body_markdown = serializers.CharField()
+    body_html = serializers.CharField(help_text="Sanitised HTML.")
+    updated_at = serializers.DateTimeField()
+
+
+def _query(request: Request) -> tuple[str, str]:
+    language = request.query_params.get("lang", "en")
+    cloud = request.query_params.get("cloud", Cloud.GLOBAL)
+    errors = {}
+    if language not in LANGUAGE_CODES:
+        errors["lang"] = [_("Use one of: %(codes)s.") % {"codes": ", ".join(LANGUAGE_CODES)}]
+    if cloud not in Cloud.values:
+        errors["cloud"] = [_("Use global or 21vianet.")]
+    if errors:
+        raise ValidationError(errors)
+    return language, cloud
+
+
+class GuidanceViewSet(viewsets.ViewSet):
+    lookup_field = "slug"
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"
+
+    @extend_schema(
+        summary="List guidance articles",
+        parameters=PARAMETERS,
+        responses={200: ArticleSummarySerializer(many=True), 400: OpenApiResponse(ErrorSerializer)},
+    )
+    def list(self, request: Request) -> Response:
+        language, cloud = _query(request)
+        articles = Article.objects.for_cloud(cloud).prefetch_related("translations")
+        data = []
+        for article in articles:
+            summary = article_summary(article, language)
+            translation = {t.language: t for t in article.translations.all()}.get(language)
+            data.append(
+                {
+                    "slug": article.slug,
+                    "cloud": article.cloud,
+                    "title": summary.title,
+                    "description": summary.description,
+                    "translation": {
+                        "language": language,
+                        "content_language": "en" if summary.missing else language,
+                        "missing": summary.missing,
+                        "machine_translated": summary.machine,
+                        "outdated": summary.outdated,
+                        "reviewed": bool(translation and translation.reviewed),
+                        "bilingual": bool(translation and translation.has_segments),
+                    },
+                }
+            )
+        return Response(ArticleSummarySerializer(data, many=True).data)
+
+    @extend_schema(
+        summary="One guidance article",
+        parameters=PARAMETERS,
+        responses={
+            200: ArticleSerializer,
+            400: OpenApiResponse(ErrorSerializer),
+            404: OpenApiResponse(ErrorSerializer),
+        },
+    )
+    def retrieve(self, request: Request, slug: str) -> Response:
+        language, cloud = _query(request)
+        article = get_object_or_404(Article.objects.prefetch_related("translations"), cloud=cloud, slug=slug)
+        with i18n.override(language):
+            page = article_page(article, language)
+        suffix = page.content_language.replace("-", "_")
+        data = {
+            "slug": article.slug,
+            "cloud": article.cloud,
+            "title": page.title,
+            "description": page.description,
+            "body_markdown": getattr(article, f"body_{suffix}") or "",
+            "body_html": page.html,
+            "updated_at": article.updated_at,
+            "translation": {
+                "language": language,
+                "content_language": page.content_language,
+                "missing": page.missing,
+                "machine_translated": page.machine,
+                "outdated": page.outdated,
+                "reviewed": bool(page.translation and page.translation.reviewed),
+                "bilingual": page.can_be_bilingual,
+            },
+        }
+        return Response(ArticleSerializer(data).data)
