@@ -448,6 +448,12 @@ class CaseViewSet(
         case = self._case()
         data = self._input(CasePatchSerializer)
         actor = self.membership()
+        # Both changes or neither: a refused second change must not leave the first one saved.
+        with transaction.atomic():
+            case = self._apply_patch(case, actor, data)
+        return self._detail(case)
+
+    def _apply_patch(self, case: Case, actor: Membership, data: dict[str, Any]) -> Case:
         if "assignee" in data:
             assignee = None
             if data["assignee"] is not None:
@@ -464,7 +470,7 @@ class CaseViewSet(
             case = services.case_record_support_request(
                 case=case, actor=actor, support_request_number=data["support_request_number"]
             )
-        return self._detail(case)
+        return case
 
     def _transition(self, serializer_class, call) -> Response:
         case = self._case()

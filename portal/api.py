@@ -10,6 +10,7 @@ from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions, permissions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -59,7 +60,7 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 class IsPartnerMember(permissions.BasePermission):
     """Signed in with a token of an active user who belongs to a partner organisation."""
 
-    message = "Your account does not belong to a partner organisation."
+    message = gettext_lazy("Your account does not belong to a partner organisation.")
 
     def has_permission(self, request, view) -> bool:
         user = request.user

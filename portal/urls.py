@@ -8,6 +8,7 @@ from portal import views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("ping", views.ping, name="ping"),
     path("i18n/setlang/", views.set_language, name="set_language"),
     path("api/", include("portal.api_urls")),
 ]
@@ -20,3 +21,5 @@ urlpatterns += i18n_patterns(
     path("", include("cases.urls")),
     path("admin/", admin.site.urls),
 )
+
+handler404 = "portal.views.page_not_found"

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views import i18n
+from django.views import defaults, i18n
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
@@ -30,6 +30,11 @@ class ApiTokenForm(forms.Form):
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/home.html")
+
+
+def ping(request: HttpRequest) -> HttpResponse:
+    """The smallest page: a short text through the full middleware stack (the benchmarks' baseline)."""
+    return HttpResponse("pong", content_type="text/plain")
 
 
 @never_cache
@@ -80,3 +85,16 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
             "is_member": hasattr(request.user, "membership"),
         },
     )
+
+
+def locked_out(request: HttpRequest, credentials: dict | None = None, *args, **kwargs) -> HttpResponse:
+    """What django-axes shows after too many failed sign-ins: a clear page, status 429."""
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    return render(request, "registration/locked_out.html", {"minutes": minutes}, status=429)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """404s: the API answers in its JSON error shape, pages with the portal's page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": {"code": "not_found", "message": _("Not found.")}}, status=404)
+    return defaults.page_not_found(request, exception)

@@ -191,7 +191,10 @@ def test_global_admin_invites_a_colleague_who_can_then_sign_in(
         {"new_password1": "Welcome-aboard-42", "new_password2": "Welcome-aboard-42"},
     )
     assert done.status_code == 302
-    assert client.login(username="new.agent@contoso.example", password="Welcome-aboard-42")
+    signed_in = client.post(
+        "/en/accounts/login/", {"username": "new.agent@contoso.example", "password": "Welcome-aboard-42"}
+    )
+    assert signed_in.status_code == 302
 
 
 def test_invitation_refuses_an_address_already_in_use(client, global_admin, helpdesk_agent) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
+from django.test import RequestFactory
 
 from cases.models import Case, Customer, Membership, Partner, Status, Subscription
 from cases.permissions import Role
@@ -35,8 +36,16 @@ def test_demo_partners_and_one_user_per_role(seeded) -> None:
 
 def test_demo_password_signs_everyone_in(seeded) -> None:
     """Every demo account, the staff admin included, uses the default demo password."""
-    assert authenticate(username="helpdesk.agent@fabrikam-china.example", password="demo-portal-2026")
-    admin = authenticate(username="admin@portal.example", password="demo-portal-2026")
+    assert authenticate(
+        RequestFactory().post("/en/accounts/login/"),
+        username="helpdesk.agent@fabrikam-china.example",
+        password="demo-portal-2026",
+    )
+    admin = authenticate(
+        RequestFactory().post("/en/accounts/login/"),
+        username="admin@portal.example",
+        password="demo-portal-2026",
+    )
     assert admin and admin.is_staff and admin.is_superuser
 
 
@@ -82,7 +91,11 @@ def test_password_comes_from_demo_password(settings, monkeypatch) -> None:
     settings.DEBUG = True
     monkeypatch.setenv("DEMO_PASSWORD", "another-Secret-9")
     call_command("seed_demo", verbosity=0)
-    assert authenticate(username="sales.agent@contoso.example", password="another-Secret-9")
+    assert authenticate(
+        RequestFactory().post("/en/accounts/login/"),
+        username="sales.agent@contoso.example",
+        password="another-Secret-9",
+    )
 
 
 def test_refuses_to_run_without_debug(settings) -> None:
