@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
+import re
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -46,6 +48,7 @@ from cases.models import (
     SupportVehicle,
 )
 from cases.permissions import Action, roles_allow
+from cases.uploads import ALLOWED
 from portal.api_errors import ErrorSerializer
 
 ERRORS = {
@@ -100,6 +103,8 @@ class PersonSerializer(serializers.Serializer):
 
 class EventSerializer(serializers.ModelSerializer):
     actor = serializers.SerializerMethodField()
+    from_status = serializers.CharField(read_only=True, help_text="A status, or empty.")
+    to_status = serializers.CharField(read_only=True, help_text="A status, or empty.")
 
     class Meta:
         model = CaseEvent
@@ -132,6 +137,9 @@ class AttachmentSerializer(serializers.ModelSerializer):
 
 
 class CaseSerializer(serializers.ModelSerializer):
+    # Choice fields that may be empty are plain strings in responses ("" until set).
+    currency = serializers.CharField(read_only=True, help_text="ISO 4217 code, or empty.")
+    escalation_target = serializers.CharField(read_only=True, help_text="microsoft, 21vianet, or empty.")
     customer = serializers.IntegerField(source="customer_id", read_only=True)
     customer_name = serializers.CharField(source="customer.company_name", read_only=True)
     assignee = serializers.EmailField(source="assignee.email", read_only=True, allow_null=True, default=None)
@@ -161,6 +169,9 @@ class CaseSerializer(serializers.ModelSerializer):
 
 
 class CaseDetailSerializer(CaseSerializer):
+    support_vehicle = serializers.CharField(read_only=True, help_text="A support vehicle, or empty.")
+    escalation_severity = serializers.CharField(read_only=True, help_text="A, B, C, or empty.")
+    outcome = serializers.CharField(read_only=True, help_text="credit, upheld, answered, other, or empty.")
     subscription = serializers.IntegerField(source="subscription_id", read_only=True, allow_null=True)
     timeline = EventSerializer(source="events", many=True, read_only=True)
     notifications = NotificationSerializer(many=True, read_only=True)
@@ -217,13 +228,22 @@ class AmountSerializerField(serializers.DecimalField):
             raise ValidationError(messages) from error
 
 
+class TextField(serializers.CharField):
+    """A string field that refuses numbers and other non-strings (DRF's CharField would coerce them)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class CaseCreateSerializer(serializers.Serializer):
     customer = serializers.IntegerField()
     subscription = serializers.IntegerField(required=False, allow_null=True)
     category = serializers.ChoiceField(choices=Category.choices)
-    title = serializers.CharField(max_length=200)
-    description = serializers.CharField()
-    invoice_number = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
+    title = TextField(max_length=200)
+    description = TextField()
+    invoice_number = TextField(max_length=50, required=False, allow_blank=True, default="")
     disputed_amount = AmountSerializerField(required=False, allow_null=True, default=None)
     currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, required=False, allow_blank=True, default="")
     billing_period = MonthSerializerField(required=False, allow_null=True, default=None)
@@ -247,29 +267,27 @@ class CasePatchSerializer(serializers.Serializer):
     assignee = serializers.IntegerField(
         required=False, allow_null=True, help_text="User id, or null for nobody."
     )
-    support_request_number = serializers.CharField(required=False, max_length=40)
+    support_request_number = TextField(required=False, max_length=40)
 
 
 class EscalateSerializer(serializers.Serializer):
     support_vehicle = serializers.ChoiceField(choices=SupportVehicle.choices)
     severity = serializers.ChoiceField(choices=Severity.choices)
-    support_request_number = serializers.CharField(
-        max_length=40, required=False, allow_blank=True, default=""
-    )
+    support_request_number = TextField(max_length=40, required=False, allow_blank=True, default="")
 
 
 class ResolveSerializer(serializers.Serializer):
-    resolution_summary = serializers.CharField(max_length=10_000)
+    resolution_summary = TextField(max_length=10_000)
     outcome = serializers.ChoiceField(choices=Outcome.choices, required=False, allow_blank=True, default="")
     credit_amount = AmountSerializerField(required=False, allow_null=True, default=None)
 
 
 class MessageSerializer(serializers.Serializer):
-    message = serializers.CharField(max_length=10_000)
+    message = TextField(max_length=10_000)
 
 
 class OptionalMessageSerializer(serializers.Serializer):
-    message = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
+    message = TextField(max_length=10_000, required=False, allow_blank=True, default="")
 
 
 class AttachmentUploadSerializer(serializers.Serializer):
@@ -294,7 +312,7 @@ class PartnerScopedMixin:
 
 @extend_schema_view(
     list=extend_schema(
-        summary="List your customers", responses={200: CustomerSerializer, **_errors(401, 403, 429)}
+        summary="List your customers", responses={200: CustomerSerializer, **_errors(401, 403, 404, 429)}
     ),
     retrieve=extend_schema(
         summary="A customer with its subscriptions",
@@ -317,6 +335,39 @@ class CustomerViewSet(PartnerScopedMixin, viewsets.ReadOnlyModelViewSet):
         return CustomerDetailSerializer if self.action == "retrieve" else CustomerSerializer
 
 
+# What CaseSerializer reads: a page of the list is read as these values, not as three model instances a row.
+LIST_VALUES = (
+    *(name for name in CaseSerializer.Meta.fields if name not in ("customer", "customer_name", "assignee")),
+    "customer_id",
+    "customer__company_name",
+    "assignee__email",
+)
+
+
+class _CountedRows:
+    """values() rows for the paginator, counted on the cases alone: the count then needs no join."""
+
+    def __init__(self, rows, cases) -> None:
+        self.rows = rows
+        self.cases = cases
+        self.ordered = rows.ordered
+
+    def count(self) -> int:
+        return self.cases.count()
+
+    def __getitem__(self, index):
+        return self.rows[index]
+
+
+def _as_source(row: dict[str, Any]) -> dict[str, Any]:
+    """A values() row shaped as CaseSerializer's sources expect (customer.company_name, assignee.email)."""
+    row["customer"] = {"company_name": row.pop("customer__company_name")}
+    email = row.pop("assignee__email")
+    # No assignee: the missing key makes the assignee field fall back to its default (null), as with a model.
+    row["assignee"] = {} if email is None else {"email": email}
+    return row
+
+
 CASE_FILTERS = [
     OpenApiParameter("status", str, enum=[*Status.values, "open"], description="A status, or open."),
     OpenApiParameter("customer", int, description="A customer id."),
@@ -332,7 +383,7 @@ CASE_FILTERS = [
     list=extend_schema(
         summary="List your cases",
         parameters=CASE_FILTERS,
-        responses={200: CaseSerializer, **_errors(400, 401, 403, 429)},
+        responses={200: CaseSerializer, **_errors(400, 401, 403, 404, 429)},
     ),
     retrieve=extend_schema(
         summary="A case with its timeline, notifications and attachments",
@@ -358,6 +409,16 @@ class CaseViewSet(
             queryset = self._filter(queryset)
         return queryset
 
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """A page of cases: plain rows from one query, written by CaseSerializer as usual."""
+        cases = self.filter_queryset(self.get_queryset())
+        rows = cases.values(*LIST_VALUES)
+        page = self.paginate_queryset(_CountedRows(rows, cases))
+        if page is None:
+            return Response(self.get_serializer([_as_source(row) for row in rows], many=True).data)
+        serializer = self.get_serializer([_as_source(row) for row in page], many=True)
+        return self.get_paginated_response(serializer.data)
+
     def _filter(self, queryset):
         params = self.request.query_params
         errors: dict[str, list[str]] = {}
@@ -369,7 +430,7 @@ class CaseViewSet(
             else:
                 errors["status"] = [_("Unknown status.")]
         if customer := params.get("customer"):
-            if customer.isdigit():
+            if re.fullmatch(r"-?\d+", customer):
                 queryset = queryset.filter(customer_id=int(customer))
             else:
                 errors["customer"] = [_("A customer id is a number.")]
@@ -385,12 +446,19 @@ class CaseViewSet(
                 queryset = queryset.filter(escalation_target="")
             else:
                 errors["escalated"] = [_("Use true or false.")]
-        if since := params.get("updated_since"):
-            moment = parse_datetime(since) if len(since) > 10 else None
+        if (since := params.get("updated_since")) is not None:
+            try:
+                moment = parse_datetime(since) if len(since) > 10 else None  # a date alone is ambiguous
+            except ValueError:
+                moment = None
             if moment is None or moment.tzinfo is None:
                 errors["updated_since"] = [_("Use an ISO 8601 date and time with a time zone.")]
             else:
-                queryset = queryset.filter(updated_at__gte=moment)
+                try:
+                    queryset = queryset.filter(updated_at__gte=moment.astimezone(datetime.UTC))
+                except OverflowError:
+                    # Beyond what a timestamp holds: before all time filters nothing, after it everything.
+                    queryset = queryset if moment.year < 1000 else queryset.none()
         if errors:
             raise ValidationError(errors)
         return queryset
@@ -480,7 +548,7 @@ class CaseViewSet(
     @extend_schema(
         summary="Start work",
         request=None,
-        responses={200: CaseDetailSerializer, **_errors(401, 403, 404, 409)},
+        responses={200: CaseDetailSerializer, **_errors(401, 403, 404, 409, 429)},
     )
     @action(detail=True, methods=["post"])
     def start(self, request: Request, number: str) -> Response:
@@ -489,7 +557,7 @@ class CaseViewSet(
     @extend_schema(
         summary="Escalate to Microsoft or 21Vianet (the target follows your cloud)",
         request=EscalateSerializer,
-        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409)},
+        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409, 429)},
     )
     @action(detail=True, methods=["post"])
     def escalate(self, request: Request, number: str) -> Response:
@@ -501,7 +569,7 @@ class CaseViewSet(
     @extend_schema(
         summary="Record that the escalation target asked for information",
         request=OptionalMessageSerializer,
-        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409)},
+        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409, 429)},
     )
     @action(detail=True, methods=["post"], url_path="request-info")
     def request_info(self, request: Request, number: str) -> Response:
@@ -513,7 +581,7 @@ class CaseViewSet(
     @extend_schema(
         summary="Record that you sent the information",
         request=OptionalMessageSerializer,
-        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409)},
+        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409, 429)},
     )
     @action(detail=True, methods=["post"], url_path="provide-info")
     def provide_info(self, request: Request, number: str) -> Response:
@@ -525,7 +593,7 @@ class CaseViewSet(
     @extend_schema(
         summary="Resolve; the customer's resolution e-mail is sent",
         request=ResolveSerializer,
-        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409)},
+        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409, 429)},
     )
     @action(detail=True, methods=["post"])
     def resolve(self, request: Request, number: str) -> Response:
@@ -536,7 +604,7 @@ class CaseViewSet(
     @extend_schema(
         summary="Record that you informed the customer yourself (closes the loop)",
         request=MessageSerializer,
-        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409)},
+        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409, 429)},
     )
     @action(detail=True, methods=["post"], url_path="customer-informed")
     def customer_informed(self, request: Request, number: str) -> Response:
@@ -550,7 +618,7 @@ class CaseViewSet(
     @extend_schema(
         summary="Close a resolved case",
         request=None,
-        responses={200: CaseDetailSerializer, **_errors(401, 403, 404, 409)},
+        responses={200: CaseDetailSerializer, **_errors(401, 403, 404, 409, 429)},
     )
     @action(detail=True, methods=["post"])
     def close(self, request: Request, number: str) -> Response:
@@ -559,7 +627,7 @@ class CaseViewSet(
     @extend_schema(
         summary="Reopen a resolved or closed case",
         request=MessageSerializer,
-        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409)},
+        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409, 429)},
     )
     @action(detail=True, methods=["post"])
     def reopen(self, request: Request, number: str) -> Response:
@@ -571,7 +639,7 @@ class CaseViewSet(
     @extend_schema(
         summary="Add an internal note",
         request=MessageSerializer,
-        responses={201: EventSerializer, **_errors(400, 401, 403, 404, 409)},
+        responses={201: EventSerializer, **_errors(400, 401, 403, 404, 409, 429)},
     )
     @action(detail=True, methods=["post"])
     def comments(self, request: Request, number: str) -> Response:
@@ -583,7 +651,7 @@ class CaseViewSet(
     @extend_schema(
         summary="Attach evidence (PDF, PNG, JPEG or CSV, checked by content)",
         request={"multipart/form-data": AttachmentUploadSerializer},
-        responses={201: AttachmentSerializer, **_errors(400, 401, 403, 404, 409)},
+        responses={201: AttachmentSerializer, **_errors(400, 401, 403, 404, 409, 429)},
     )
     @action(detail=True, methods=["post"])
     def attachments(self, request: Request, number: str) -> Response:
@@ -597,7 +665,10 @@ class CaseViewSet(
 
     @extend_schema(
         summary="Download one attachment",
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **_errors(401, 403, 404)},
+        responses={
+            **{(200, content_type): OpenApiTypes.BINARY for content_type in ALLOWED.values()},
+            **_errors(401, 403, 404, 429),
+        },
     )
     @action(detail=True, methods=["get"], url_path=r"attachments/(?P<attachment_id>\d+)")
     def attachment(self, request: Request, number: str, attachment_id: str) -> FileResponse:

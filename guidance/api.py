@@ -67,7 +67,10 @@ class GuidanceViewSet(viewsets.ViewSet):
     @extend_schema(
         summary="List guidance articles",
         parameters=PARAMETERS,
-        responses={200: ArticleSummarySerializer(many=True), 400: OpenApiResponse(ErrorSerializer)},
+        responses={
+            200: ArticleSummarySerializer(many=True),
+            **{code: OpenApiResponse(ErrorSerializer) for code in (400, 401, 403, 429)},
+        },
     )
     def list(self, request: Request) -> Response:
         language, cloud = _query(request)
@@ -100,8 +103,7 @@ class GuidanceViewSet(viewsets.ViewSet):
         parameters=PARAMETERS,
         responses={
             200: ArticleSerializer,
-            400: OpenApiResponse(ErrorSerializer),
-            404: OpenApiResponse(ErrorSerializer),
+            **{code: OpenApiResponse(ErrorSerializer) for code in (400, 401, 403, 404, 429)},
         },
     )
     def retrieve(self, request: Request, slug: str) -> Response:
