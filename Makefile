@@ -10,7 +10,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test worker beat lint format messages compilemessages check-services e2e
+.PHONY: help run test worker beat lint format messages compilemessages check-services e2e loadtest
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ test: $(VENV)/.installed-dev ## Run the whole suite against the real PostgreSQL 
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} scripts/ensure-services
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+loadtest: $(VENV)/.installed-dev ## Load test: 50 partner users for 60 s against gunicorn, Celery, PostgreSQL, Redis
+	$(BIN)/python -m loadtest.run $(LOADTEST_ARGS)
 
 worker: $(VENV)/.installed ## Start a Celery worker against REDIS_URL
 	@test -n "$$REDIS_URL" || { echo "make worker needs REDIS_URL (e.g. redis://127.0.0.1:6379/0); without it tasks run eagerly in the web process." >&2; exit 2; }
