@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import HttpRequest, HttpResponse
@@ -18,15 +19,31 @@ from cases.permissions import roles_allow
 
 M = TypeVar("M", bound=models.Model)
 
+# Every partner page and API call needs the membership; it changes rarely, and any change (of the membership,
+# its partner or its user) removes the cached copy at once (cases/caching.py). The timeout only bounds memory.
+MEMBERSHIP_SECONDS = 60 * 60
+
 
 def membership_of(user: Any) -> Membership:
     """The user's active partner membership, or PermissionDenied."""
     if not user.is_authenticated or not user.is_active:
         raise PermissionDenied(_("Sign in with a partner account."))
-    try:
-        return Membership.objects.select_related("partner", "user").get(user=user)
-    except Membership.DoesNotExist:
-        raise PermissionDenied(_("Your account does not belong to a partner organisation.")) from None
+    key = membership_key(user.pk)
+    companions = getattr(user, "cached_companions", None)  # read with the user (portal.auth)
+    membership = companions.get(key) if companions is not None and key in companions else cache.get(key)
+    if membership is None:
+        try:
+            membership = Membership.objects.select_related("partner").get(user=user)
+        except Membership.DoesNotExist:
+            raise PermissionDenied(_("Your account does not belong to a partner organisation.")) from None
+        cache.set(key, membership, MEMBERSHIP_SECONDS)
+    membership.user = user
+    return membership
+
+
+def membership_key(user_id: int) -> str:
+    """Where a user's membership with its partner is cached (cases.caching forgets it on any change)."""
+    return f"cases:membership:{user_id}"
 
 
 def partner_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

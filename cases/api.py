@@ -28,7 +28,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from cases import services
+from cases import caching, services
 from cases.access import membership_of
 from cases.currencies import CURRENCY_CHOICES
 from cases.forms import AmountField, MonthField
@@ -301,9 +301,10 @@ class PartnerScopedMixin:
     """Every query goes through the token's partner; another partner's objects are simply not there."""
 
     def membership(self) -> Membership:
-        if not hasattr(self.request, "_membership"):
-            self.request._membership = membership_of(self.request.user)
-        return self.request._membership
+        """The token user's membership, found by portal.api.IsPartnerMember."""
+        if getattr(self.request, "membership", None) is None:
+            self.request.membership = membership_of(self.request.user)
+        return self.request.membership
 
     def require(self, action_name: str) -> None:
         if not roles_allow(self.membership().roles, action_name):
@@ -410,7 +411,21 @@ class CaseViewSet(
         return queryset
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        """A page of cases: plain rows from one query, written by CaseSerializer as usual."""
+        """A page of cases, from the cache while nothing of the partner's changed (cases/caching.py)."""
+
+        def respond() -> Response:
+            response = self._list()
+            # What finalize_response would do, done here so the cache can keep the rendered JSON.
+            response.accepted_renderer = request.accepted_renderer
+            response.accepted_media_type = request.accepted_media_type
+            response.renderer_context = self.get_renderer_context()
+            return response.render()
+
+        self.require(Action.VIEW)
+        return caching.cached_response(request._request, "api-cases", self.membership().partner_id, respond)
+
+    def _list(self) -> Response:
+        """Plain rows from one query, written by CaseSerializer as usual."""
         cases = self.filter_queryset(self.get_queryset())
         rows = cases.values(*LIST_VALUES)
         page = self.paginate_queryset(_CountedRows(rows, cases))

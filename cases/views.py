@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from cases import services
 from cases.access import get_for_partner, partner_view, require
+from cases.caching import cached_page
 from cases.forms import (
     AssignForm,
     AttachmentForm,
@@ -61,8 +62,28 @@ def _can(request: HttpRequest) -> frozenset[str]:
 # --- Dashboard and list ----------------------------------------------------------------------------
 
 
+# The columns the case rows (templates/cases/_case_rows.html) show; the rest of a case stays in the database.
+ROW_FIELDS = (
+    "number",
+    "title",
+    "status",
+    "severity",
+    "created_at",
+    "customer",
+    "customer__company_name",
+    "assignee",
+    "assignee__full_name",
+    "assignee__email",
+)
+
+
+def _rows(cases):
+    return cases.with_list_columns().only(*ROW_FIELDS)
+
+
 @require_safe
 @partner_view
+@cached_page
 def dashboard(request: HttpRequest) -> HttpResponse:
     require(request.membership, Action.VIEW)
     now = timezone.now()
@@ -70,20 +91,24 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         hour=0, minute=0, second=0, microsecond=0
     )
     cases = Case.objects.for_partner(request.membership.partner)
-    counts = cases.aggregate(
-        open=Count("pk", filter=Q(status__in=OPEN_STATUSES)),
-        escalated=Count("pk", filter=Q(status__in=WITH_TARGET_STATUSES)),
-        waiting=Count("pk", filter=Q(status=Status.INFO_REQUESTED)),
-        at_risk=Count("pk", filter=Q(pk__in=cases.response_at_risk(now).values("pk"))),
-        resolved_week=Count("pk", filter=Q(resolved_at__gte=week_start)),
+    due_soon = now + datetime.timedelta(hours=1)  # as CaseQuerySet.response_at_risk
+    # Two small index-only reads instead of one pass over every case of the partner: the open cases
+    # (partner, status, first_response_due) give four counts, and (partner, resolved_at) the fifth.
+    # (Counting the status column, which the index holds, rather than the id, which it does not.)
+    counts = cases.open().aggregate(
+        open=Count("status"),
+        escalated=Count("status", filter=Q(status__in=WITH_TARGET_STATUSES)),
+        waiting=Count("status", filter=Q(status=Status.INFO_REQUESTED)),
+        at_risk=Count("status", filter=Q(status=Status.NEW, first_response_due__lte=due_soon)),
     )
+    counts["resolved_week"] = cases.resolved_since(week_start).count()
     satisfaction = CustomerAnswer.objects.filter(
         case__partner=request.membership.partner,
         rating__isnull=False,
         created_at__gte=now - datetime.timedelta(days=90),
     ).aggregate(average=Avg("rating"), count=Count("pk"))
-    mine = cases.open().filter(assignee=request.user).with_list_columns().order_by("first_response_due")[:10]
-    at_risk = cases.response_at_risk(now).with_list_columns().order_by("first_response_due")[:10]
+    mine = _rows(cases.open().filter(assignee=request.user)).order_by("first_response_due")[:10]
+    at_risk = _rows(cases.response_at_risk(now)).order_by("first_response_due")[:10]
     return render(
         request,
         "cases/dashboard.html",
@@ -99,7 +124,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 def _filtered_cases(request: HttpRequest, form: CaseFilterForm):
-    cases = Case.objects.for_partner(request.membership.partner).with_list_columns()
+    cases = _rows(Case.objects.for_partner(request.membership.partner))
     if form.is_bound:
         form.is_valid()  # fills cleaned_data with the filters that are valid
     # A bad value in one filter drops that filter only; the valid ones still apply.
@@ -132,6 +157,7 @@ def _filtered_cases(request: HttpRequest, form: CaseFilterForm):
 
 @require_safe
 @partner_view
+@cached_page
 def case_list(request: HttpRequest) -> HttpResponse:
     require(request.membership, Action.VIEW)
     form = CaseFilterForm(request.GET or None, partner=request.membership.partner)
@@ -141,7 +167,12 @@ def case_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "cases/case_list.html",
-        {"form": form, "page": page, "query": query.urlencode(), "can": _can(request)},
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "can": _can(request),
+        },
     )
 
 

@@ -9,8 +9,10 @@ from django.urls import reverse
 from django.utils import translation as i18n
 from django.views.decorators.http import require_safe
 
+from guidance import reading
 from guidance.models import Article, Cloud
 from guidance.reading import ENGLISH, article_page, article_summary, available_languages
+from portal import pagecache
 
 
 def _member_cloud(request: HttpRequest) -> str | None:
@@ -53,31 +55,50 @@ def article_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+# The case-folded copies of the text serve the search only; an article page never reads them.
+SEARCH_FIELDS = (
+    "search_text",
+    *(f"search_text_{code.replace('-', '_')}" for code, _name in settings.LANGUAGES),
+)
+
+
 @require_safe
 def article_detail(request: HttpRequest, cloud: str, slug: str) -> HttpResponse:
     if cloud not in Cloud.values:
         raise Http404
-    article = get_object_or_404(Article.objects.prefetch_related("translations"), cloud=cloud, slug=slug)
     language = i18n.get_language()
-    page = article_page(article, language, bilingual=request.GET.get("bilingual") == "1")
+    bilingual = request.GET.get("bilingual") == "1"
+
+    # An anonymous reader of a canonical address gets the whole page from the cache, CSRF token filled in.
+    shared = reading.shareable(request)
+    if shared:
+        key = reading.page_key(request, cloud, slug, language, bilingual)
+        state = reading.review_state()
+        html, generation = reading.cached_page(key, state)
+        if html is not None:
+            return pagecache.serve(request, html)  # this reader's CSRF token (and cookie) filled in
+
+    article = get_object_or_404(
+        Article.objects.defer(*SEARCH_FIELDS).prefetch_related("translations"), cloud=cloud, slug=slug
+    )
+    page = article_page(article, language, bilingual=bilingual)
     alternates = []
     for code in available_languages(article):
         with i18n.override(code):
             alternates.append({"code": code, "url": request.build_absolute_uri(article.get_absolute_url())})
     with i18n.override(ENGLISH):
         english_url = article.get_absolute_url()
-    related = Article.objects.for_cloud(cloud).exclude(pk=article.pk).prefetch_related("translations")[:10]
-    return render(
-        request,
-        "guidance/article_detail.html",
-        {
-            "page": page,
-            "article": article,
-            "alternates": alternates,
-            "english_url": english_url,
-            "toggle_url": reverse("guidance:article", kwargs={"cloud": cloud, "slug": slug})
-            + ("" if page.bilingual else "?bilingual=1"),
-            "languages": dict(settings.LANGUAGES),
-            "related": [article_summary(other, language) for other in related],
-        },
-    )
+    context = {
+        "page": page,
+        "article": article,
+        "alternates": alternates,
+        "english_url": english_url,
+        "toggle_url": reverse("guidance:article", kwargs={"cloud": cloud, "slug": slug})
+        + ("" if page.bilingual else "?bilingual=1"),
+        "languages": dict(settings.LANGUAGES),
+        "related": reading.related_summaries(article, language),
+    }
+    response = render(request, "guidance/article_detail.html", context)
+    if shared and (html := pagecache.storable(request, response)) is not None:
+        reading.store_page(key, state, generation, html)
+    return response

@@ -8,6 +8,10 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -16,9 +20,35 @@ from rest_framework import exceptions, permissions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.throttling import SimpleRateThrottle
 
+from portal.auth import CachedModelBackend
 from portal.models import ApiToken
 
 LAST_USED_RESOLUTION = datetime.timedelta(minutes=1)
+
+
+# A token is read from the cache (a revocation or deletion removes the copy, see forget_token); its user comes
+# from portal.auth, whose copy a change of the user removes, so a deactivated user's tokens stop at once.
+TOKEN_SECONDS = 60 * 60
+
+
+def token_key(key_hash: str) -> str:
+    return f"portal:token:{key_hash}"
+
+
+def _active_token(key_hash: str) -> ApiToken | None:
+    cached = cache.get(token_key(key_hash))
+    if cached is not None:
+        return cached
+    token = ApiToken.objects.filter(key_hash=key_hash, revoked_at__isnull=True).first()
+    if token is not None:
+        cache.set(token_key(key_hash), token, TOKEN_SECONDS)
+    return token
+
+
+def forget_token(sender: type, instance: ApiToken, **_kwargs: Any) -> None:
+    key = token_key(instance.key_hash)
+    cache.delete(key)
+    transaction.on_commit(lambda: cache.delete(key))
 
 
 class BearerTokenAuthentication(BaseAuthentication):
@@ -36,14 +66,18 @@ class BearerTokenAuthentication(BaseAuthentication):
             key = header[1].decode()
         except UnicodeError:
             raise exceptions.AuthenticationFailed(_("The token is not valid.")) from None
-        token = ApiToken.objects.active().select_related("user").filter(key_hash=ApiToken.hash(key)).first()
-        if token is None:
+        token = _active_token(ApiToken.hash(key))
+        user = CachedModelBackend().get_user(token.user_id) if token else None
+        if user is None:
             raise exceptions.AuthenticationFailed(_("The token is not valid, or it was revoked."))
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             # Minute resolution is enough and spares a write on every call.
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        return token.user, token
+            token.last_used_at = now
+            cache.set(token_key(token.key_hash), token, TOKEN_SECONDS)
+        token.user = user
+        return user, token
 
     def authenticate_header(self, request) -> str:
         return self.keyword
@@ -66,11 +100,23 @@ class IsPartnerMember(permissions.BasePermission):
         user = request.user
         if not (user and user.is_authenticated):
             raise exceptions.NotAuthenticated(_("Send a personal API token: Authorization: Bearer <token>."))
-        return hasattr(user, "membership")
+        from cases.access import membership_of  # the cases app builds on this module, not the other way
+
+        try:
+            request.membership = membership_of(user)
+        except DjangoPermissionDenied:
+            return False
+        return True
 
 
 class TokenRateThrottle(SimpleRateThrottle):
-    """A rate per API token (per user when a session is used)."""
+    """A rate per API token (per user when a session is used), counted in fixed windows.
+
+    DRF's SimpleRateThrottle keeps the time of every request of the last period in one cache entry, read and
+    written back whole on every call (600 timestamps at the default rate). A counter per window costs one
+    round trip to Redis (portal.cache.RedisCache.incr_window); a client may make up to twice the rate across
+    the boundary of two windows, which is what a fixed window allows.
+    """
 
     scope = "token"
 
@@ -82,3 +128,33 @@ class TokenRateThrottle(SimpleRateThrottle):
         else:
             ident = self.get_ident(request)
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+    def allow_request(self, request, view) -> bool:
+        if self.rate is None:
+            return True
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return True
+        now = self.timer()
+        window = int(now // self.duration)
+        self.retry_after = (window + 1) * self.duration - now
+        return self._count(f"{key}:{window}", self.duration) <= self.num_requests
+
+    def wait(self) -> float | None:
+        return self.retry_after
+
+    def _count(self, key: str, seconds: int) -> int:
+        """Count one more request in the window `key` (which lasts `seconds`); the count so far."""
+        if hasattr(self.cache, "incr_window"):
+            return self.cache.incr_window(key, seconds)
+        self.cache.add(key, 0, seconds)  # other cache backends (local memory under `make run`)
+        try:
+            return self.cache.incr(key)
+        except ValueError:  # expired between the two calls: a new window
+            self.cache.add(key, 1, seconds)
+            return 1
+
+
+def connect() -> None:
+    post_save.connect(forget_token, sender=ApiToken, dispatch_uid="portal.api.forget_token.save")
+    post_delete.connect(forget_token, sender=ApiToken, dispatch_uid="portal.api.forget_token.delete")

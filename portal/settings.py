@@ -109,6 +109,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.navigation",
+                # One CSRF token per page, so a cached page can carry the next reader's (portal/pagecache.py).
+                "portal.pagecache.csrf",
             ],
         },
     },
@@ -136,7 +138,7 @@ REDIS_URL = env.url("REDIS_URL", None, schemes=REDIS_SCHEMES)
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "portal.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", "portal"),
             "TIMEOUT": 300,
@@ -145,6 +147,9 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# A signed-in request reads its session from the cache; every write still goes to the database first, so
+# sessions survive a cache flush or restart exactly as before.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # --- Celery (read by portal/celery.py through the CELERY_ namespace) ----------------------------
 
@@ -162,6 +167,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimum=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes the database connection before and after every task unless this is set, and a
+# new PostgreSQL connection costs more than the task itself. With it set, cases.tasks treats each task like a
+# request instead: the connection is reused under DATABASE_CONN_MAX_AGE, with Django's health check.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # An unacknowledged message returns to the queue after this long (late acks).
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
@@ -205,7 +214,7 @@ AUTH_USER_MODEL = "portal.User"
 AUTHENTICATION_BACKENDS = [
     # django-axes first: it refuses sign-in attempts from a locked-out e-mail address and IP address.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "portal.auth.CachedModelBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
