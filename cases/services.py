@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -580,11 +580,12 @@ def member_set_active(*, actor: Membership, membership: Membership, active: bool
 
 
 def enqueue_notification(notification_id: int) -> None:
-    """Hand a notification to Celery; if the broker is down, the row stays pending for the sweep."""
-    from cases.tasks import send_notification
+    """Hand a committed notification to Celery (a deliver_outbox run sends it); if the broker or the cache is
+    down, the row stays pending for the sweep."""
+    from cases.tasks import request_delivery
 
     try:
-        send_notification.delay(notification_id)
+        request_delivery()
     except Exception:  # broker unreachable, or an eager run that failed: the sweep sends it later
         logger.warning(
             "could not queue notification %s; the sweep will retry", notification_id, exc_info=True
@@ -634,6 +635,48 @@ def notification_claim(*, notification_id: int, now: datetime.datetime | None = 
         notification.attempts += 1
         notification.save(update_fields=["status", "claimed_at", "attempts", "updated_at"])
     return notification
+
+
+def notifications_claim_due(*, limit: int, now: datetime.datetime | None = None) -> list[Notification]:
+    """Take up to limit notifications that are due for sending, skipping any another run holds.
+
+    Due: pending and not waiting for a retry, or sending past the lease (a run that died). Each is claimed as
+    notification_claim claims one; the rows come back ready to be built into e-mails.
+    """
+    now = now or timezone.now()
+    lease = datetime.timedelta(seconds=settings.NOTIFICATION_LEASE_SECONDS)
+    due = Q(status=NotificationStatus.PENDING) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    ) | Q(status=NotificationStatus.SENDING, claimed_at__lt=now - lease)
+    with transaction.atomic():
+        ids = list(
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(due)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not ids:
+            return []
+        Notification.objects.filter(pk__in=ids).update(
+            status=NotificationStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
+        )
+    return list(
+        Notification.objects.filter(pk__in=ids)
+        .select_related("case__partner", "case__customer", "case__assignee")
+        .order_by("pk")
+    )
+
+
+def notifications_release(notifications: list[Notification]) -> None:
+    """Put claimed notifications back unattempted (a run stopped before it came to them)."""
+    Notification.objects.filter(
+        pk__in=[notification.pk for notification in notifications], status=NotificationStatus.SENDING
+    ).update(
+        status=NotificationStatus.PENDING,
+        claimed_at=None,
+        attempts=F("attempts") - 1,
+        updated_at=timezone.now(),
+    )
 
 
 def notification_mark_sent(*, notification: Notification, message_id: str) -> None:

@@ -1,4 +1,4 @@
-"""Celery tasks for the outbox: send one notification (exactly once), and sweep up what a lost message left.
+"""Celery tasks for the outbox: send what is due (exactly once), and sweep up what a lost message left.
 
 Tasks take ids, re-read the row and call services, so running one twice (a duplicate message, a
 redelivery after a worker died) sends nothing twice.
@@ -6,14 +6,18 @@ redelivery after a worker died) sends nothing twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import smtplib
 import socket
 
 from celery import shared_task
+from celery.signals import task_postrun, task_prerun
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import get_connection
+from django.db import close_old_connections
 
 from cases import services
 from cases.emails import build_notification_email, message_id_for
@@ -52,32 +56,104 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:2000]
 
 
+def _task_boundary(sender=None, **_kwargs: object) -> None:
+    """Before and after each task, what Django does around each request: drop the database connection only
+    when it is broken, too old (DATABASE_CONN_MAX_AGE) or left in a transaction (see CELERY_DB_REUSE_MAX)."""
+    request = getattr(sender, "request", None)
+    if not getattr(request, "is_eager", False):
+        close_old_connections()
+
+
+task_prerun.connect(_task_boundary, weak=False, dispatch_uid="cases.task_prerun_connections")
+task_postrun.connect(_task_boundary, weak=False, dispatch_uid="cases.task_postrun_connections")
+
+
+# --- Sending ----------------------------------------------------------------------------------------
+
+# A burst of resolutions (a partner closing a batch of disputes) goes out in batches: each deliver_outbox run
+# claims DRAIN_BATCH due notifications at a time and sends them over one SMTP connection. Several runs may
+# work side by side (each claim skips rows another holds); a new run is asked for only when none is waiting.
+# A run that meets a transient error (the mail server is away) puts the rest of its batch back and stops: the
+# failed one is retried after its backoff, the rest by the next run or the sweep.
+DRAIN_BATCH = 20
+KICK_KEY = "cases:outbox:kick"
+KICK_SECONDS = 60  # if a run asked for is lost, the next request after this (or the sweep) asks again
+
+
+def request_delivery() -> None:
+    """Make sure a deliver_outbox run is coming: publish one unless one is already waiting to start."""
+    if not cache.add(KICK_KEY, 1, KICK_SECONDS):
+        return  # a run is queued and has not started: it will see the new row
+    try:
+        deliver_outbox.delay()
+    except BaseException:
+        cache.delete(KICK_KEY)  # nothing is coming after all: let the next request try again
+        raise
+
+
+def _close(connection) -> None:
+    with contextlib.suppress(Exception):  # it is being thrown away either way
+        connection.close()
+
+
+def _send(notification, connection) -> str:
+    """Send one claimed notification over connection (opened here if it is not); what happened.
+
+    On any error the connection is closed, so the next message starts on a fresh one.
+    """
+    message = build_notification_email(notification)
+    try:
+        connection.open()
+        connection.send_messages([message])
+    except Exception as error:  # classified below; nothing escapes to Celery's own retry
+        _close(connection)
+        description = _describe(error)
+        if classify(error) == PERMANENT or notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
+            logger.warning("notification %s failed for good: %s", notification.pk, description)
+            services.notification_mark_failed(notification=notification, error=description)
+            return "failed"
+        delay = backoff(notification.attempts)
+        services.notification_mark_retry(notification=notification, error=description, delay=delay)
+        logger.info("notification %s: %s; retrying in %.0f s", notification.pk, description, delay)
+        if not send_notification.app.conf.task_always_eager:
+            send_notification.apply_async((notification.pk,), countdown=delay)
+        return "retry"
+    # The one window exactly-once cannot close: the server took the mail and this process dies right here.
+    # The Message-ID is stable across attempts, so the receiving side can drop the duplicate (see README).
+    services.notification_mark_sent(notification=notification, message_id=message_id_for(notification))
+    return "sent"
+
+
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def send_notification(notification_id: int) -> str:
     """Send one notification if it is still owed; returns what happened (for logs and tests)."""
     notification = services.notification_claim(notification_id=notification_id)
     if notification is None:
         return "skipped"
-    message = build_notification_email(notification)
+    connection = get_connection(timeout=settings.EMAIL_TIMEOUT)
     try:
-        with get_connection(timeout=settings.EMAIL_TIMEOUT) as connection:
-            connection.send_messages([message])
-    except Exception as error:  # classified below; nothing escapes to Celery's own retry
-        description = _describe(error)
-        if classify(error) == PERMANENT or notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
-            logger.warning("notification %s failed for good: %s", notification_id, description)
-            services.notification_mark_failed(notification=notification, error=description)
-            return "failed"
-        delay = backoff(notification.attempts)
-        services.notification_mark_retry(notification=notification, error=description, delay=delay)
-        logger.info("notification %s: %s; retrying in %.0f s", notification_id, description, delay)
-        if not send_notification.app.conf.task_always_eager:
-            send_notification.apply_async((notification_id,), countdown=delay)
-        return "retry"
-    # The one window exactly-once cannot close: the server took the mail and this process dies right here.
-    # The Message-ID is stable across attempts, so the receiving side can drop the duplicate (see README).
-    services.notification_mark_sent(notification=notification, message_id=message_id_for(notification))
-    return "sent"
+        return _send(notification, connection)
+    finally:
+        _close(connection)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def deliver_outbox() -> int:
+    """Send every notification that is due, DRAIN_BATCH at a time over one connection; how many were sent."""
+    cache.delete(KICK_KEY)  # from now on, a new notification asks for another run
+    sent = 0
+    connection = get_connection(timeout=settings.EMAIL_TIMEOUT)
+    try:
+        while batch := services.notifications_claim_due(limit=DRAIN_BATCH):
+            for index, notification in enumerate(batch):
+                outcome = _send(notification, connection)
+                sent += outcome == "sent"
+                if outcome == "retry":
+                    services.notifications_release(batch[index + 1 :])
+                    return sent
+    finally:
+        _close(connection)
+    return sent
 
 
 @shared_task(ignore_result=True)
