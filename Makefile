@@ -10,7 +10,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test worker beat lint format messages compilemessages check-services e2e loadtest
+.PHONY: help run test bench worker beat lint format messages compilemessages check-services e2e loadtest
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -49,6 +49,11 @@ test: $(VENV)/.installed-dev ## Run the whole suite against the real PostgreSQL 
 
 loadtest: $(VENV)/.installed-dev ## Load test: 50 partner users for 60 s against gunicorn, Celery, PostgreSQL, Redis
 	$(BIN)/python -m loadtest.run $(LOADTEST_ARGS)
+
+bench: $(VENV)/.installed-dev ## Benchmark pages, e-mail pipeline and import under gunicorn (docs/benchmarks.md)
+	DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/9} \
+		scripts/ensure-services
+	$(BIN)/python -m bench.run
 
 worker: $(VENV)/.installed ## Start a Celery worker against REDIS_URL
 	@test -n "$$REDIS_URL" || { echo "make worker needs REDIS_URL (e.g. redis://127.0.0.1:6379/0); without it tasks run eagerly in the web process." >&2; exit 2; }

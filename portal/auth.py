@@ -35,11 +35,18 @@ def load_with_user(key_for: Callable[[Any], str]) -> None:
         _companions.append(key_for)
 
 
+def user_keys(user_id: Any) -> list[str]:
+    """The cache keys get_user reads: the user's, then its companions'."""
+    return [user_key(user_id), *(key_for(user_id) for key_for in _companions)]
+
+
 class CachedModelBackend(ModelBackend):
-    def get_user(self, user_id: Any):
-        key = user_key(user_id)
-        keys = [key, *(key_for(user_id) for key_for in _companions)]
-        found = cache.get_many(keys)
+    def get_user(self, user_id: Any, found: dict[str, Any] | None = None):
+        """The user (None if missing or inactive); `found`: user_keys(user_id) already read by the caller."""
+        keys = user_keys(user_id)
+        key = keys[0]
+        if found is None:
+            found = cache.get_many(keys)
         user = found.get(key)
         if user is None:
             user = super().get_user(user_id)

@@ -49,7 +49,7 @@ class RedisCache(DjangoRedisCache):
         """Add one to a counter that expires `seconds` after its first count; the count. One round trip."""
         key = self.make_and_validate_key(key)
         client = self._cache.get_client(key, write=True)
-        with client.pipeline(transaction=True) as pipe:
+        with client.pipeline(transaction=False) as pipe:  # one round trip; EXPIRE NX keeps the first expiry
             pipe.incr(key)
             pipe.expire(key, seconds, nx=True)
             count, _expiry_set = pipe.execute()

@@ -1,0 +1,409 @@
+"""`make bench`: the portal's throughput under gunicorn on PostgreSQL and Redis, against a baseline.
+
+    python -m bench.run [--only pages,pipeline,import] [--no-docs]
+
+1. A dedicated database (portal_bench, dropped and created again) and Redis database (/9, emptied) get
+   generated data: 100,000 cases over ten partners (10,000 for the measured one), 1,000 guidance articles in
+   five languages, and 1,000 resolved cases whose resolution e-mails are owed.
+2. gunicorn serves the portal with production settings (DEBUG=0) on 127.0.0.1. The same load generator,
+   concurrency and duration measure the baseline (/ping, a view returning "pong" through the same
+   middleware) and each page, in alternating slices (baseline, page, baseline, page, ...): a page's ratio is
+   against the baseline slices beside it, so other load on a shared machine weighs on both sides alike.
+3. The close-the-loop pipeline (Redis, one Celery worker, a local SMTP server) is timed against sending the
+   same 1,000 messages with plain smtplib; 1,000 DocFX files are imported with import_guidance.
+
+The table is printed and written into docs/benchmarks.md; the exit status is 1 if a target is missed.
+See docs/benchmarks.md for what makes each page fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from bench import client, data, env, load, machine, server
+
+ARTICLE_ROTATION = int(os.environ.get("BENCH_ARTICLES", "100"))  # article pages visited in turn
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))  # baseline/page slot pairs per page
+DOCS = env.ROOT / "docs" / "benchmarks.md"
+RESULTS_START = "<!-- bench:results -->"
+RESULTS_END = "<!-- /bench:results -->"
+
+
+@dataclass
+class Page:
+    name: str
+    paths: list[str]
+    target: float
+    headers: dict[str, str] = field(default_factory=dict)
+    expect: tuple[str, ...] = ()  # text the page must contain (checked before it is measured)
+
+
+@dataclass
+class Row:
+    name: str
+    value: str
+    ratio: str = ""
+    target: str = ""
+    result: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.result != "FAIL"
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# --- Preparation ------------------------------------------------------------------------------------
+
+
+def _static_fingerprint() -> str:
+    import hashlib
+
+    from django.contrib.staticfiles import finders
+
+    digest = hashlib.sha256()
+    for finder in finders.get_finders():
+        for path, storage in finder.list([]):
+            stat = os.stat(storage.path(path))
+            digest.update(f"{path}:{stat.st_mtime_ns}:{stat.st_size};".encode())
+    return digest.hexdigest()
+
+
+def start_collectstatic(environment: dict[str, str]) -> subprocess.Popen | None:
+    """Collect static files in the background (Brotli and gzip take a while), unless nothing changed."""
+    marker = env.WORK / "static" / ".bench-fingerprint"
+    fingerprint = _static_fingerprint()
+    if (
+        marker.exists()
+        and marker.read_text() == fingerprint
+        and (env.WORK / "static/staticfiles.json").exists()
+    ):
+        return None
+    marker.unlink(missing_ok=True)
+    return subprocess.Popen(  # noqa: S603 - our own arguments
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "--clear", "--verbosity", "0"],
+        cwd=env.ROOT,
+        env={**os.environ, **environment},
+    )
+
+
+def finish_collectstatic(process: subprocess.Popen | None) -> None:
+    if process is None:
+        return
+    if process.wait() != 0:
+        raise SystemExit("collectstatic failed")
+    (env.WORK / "static" / ".bench-fingerprint").write_text(_static_fingerprint())
+
+
+def prepare(environment: dict[str, str], password: str) -> data.Loaded:
+    import redis
+
+    log(f"database {env.DATABASE_URL.rsplit('/', 1)[-1]} (recreated), Redis {env.REDIS_URL} (emptied)")
+    data.recreate_database(env.DATABASE_URL)
+    redis.Redis.from_url(env.REDIS_URL).flushdb()
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    collect = start_collectstatic(environment)
+    call_command("migrate", verbosity=0)
+    started = time.perf_counter()
+    partner_id, viewer, api_key, counts = data.load_cases(viewer_password=password)
+    slugs = data.load_articles()
+    pipeline_ids, warmup_ids = data.load_pipeline_cases()
+    data.analyse()
+    log(
+        f"loaded {counts['cases']:,} cases ({counts['measured_cases']:,} for the measured partner, "
+        f"{counts['partners']} partners), {len(slugs):,} articles × 5 languages, {len(pipeline_ids):,} "
+        f"resolved cases with their e-mails owed, in {time.perf_counter() - started:.0f} s"
+    )
+    finish_collectstatic(collect)
+    return data.Loaded(
+        partner_id=partner_id,
+        viewer_email=viewer,
+        viewer_password=password,
+        api_key=api_key,
+        article_slugs=slugs,
+        pipeline_ids=pipeline_ids,
+        warmup_ids=warmup_ids,
+        counts=counts,
+    )
+
+
+# --- Pages ------------------------------------------------------------------------------------------
+
+
+def _check(port: int, page: Page) -> None:
+    for path in page.paths:
+        status, _headers, body = client.get(port, path, page.headers)
+        text = body.decode(errors="replace")
+        if status != 200:
+            raise SystemExit(f"{page.name}: GET {path} answered {status}")
+        missing = [marker for marker in page.expect if marker not in text]
+        if missing:
+            raise SystemExit(f"{page.name}: GET {path} does not show {missing}")
+
+
+def measure_pages(loaded: data.Loaded, environment: dict[str, str], port: int, generator: load.Generator):
+    gunicorn = server.start_gunicorn(port, environment)
+    try:
+        cookie = client.sign_in(port, loaded.viewer_email, loaded.viewer_password)
+        baseline = Page("minimal view /ping (baseline)", ["/ping"], 0.0, expect=("pong",))
+        pages = [
+            Page(
+                "guidance article, Japanese, bilingual",
+                [
+                    f"/ja/guidance/global/{slug}/?bilingual=1"
+                    for slug in loaded.article_slugs[:ARTICLE_ROTATION]
+                ],
+                0.6,
+                expect=('class="segment-source" lang="en"', '<article class="article" lang="ja">'),
+            ),
+            Page(
+                "case list, 10,000 cases (signed in)",
+                ["/en/cases/all/"],
+                0.3,
+                {"Cookie": cookie},
+                expect=(f"{loaded.counts['measured_cases']} cases",),
+            ),
+            Page(
+                "dashboard, 10,000 cases (signed in)",
+                ["/en/cases/"],
+                0.3,
+                {"Cookie": cookie},
+                ('class="stats"',),
+            ),
+            # No target: a signed-in page rendered on every request (base.html and its header, no case
+            # data), to show what the cached partner pages spare.
+            Page(
+                "home page, signed in (rendered every time)", ["/en/"], 0.0, {"Cookie": cookie}, ("Welcome",)
+            ),
+            Page(
+                "API case list (Bearer token)",
+                ["/api/v1/cases/"],
+                0.3,
+                {"Authorization": f"Bearer {loaded.api_key}"},
+                (f'"count":{loaded.counts["measured_cases"]}',),
+            ),
+        ]
+        log("warming up: every address once, then a short load on each")
+        for page in [baseline, *pages]:
+            _check(port, page)
+        for page in [baseline, *pages]:
+            generator.run(port, page.paths, page.headers, duration=load.WARMUP)
+
+        def run(page: Page, seconds: float) -> load.Result:
+            result = generator.run(port, page.paths, page.headers, duration=seconds)
+            if result.errors:
+                raise SystemExit(f"{page.name}: {result.errors} responses were not 200 (or failed)")
+            return result
+
+        # Each page is measured in ROUNDS short slots, each right after a slot of the baseline: load from
+        # anything else on the machine then weighs on both sides of the ratio alike.
+        slot = generator.duration / ROUNDS
+        measured = []
+        for page in pages:
+            pings, runs = [], []
+            for _round in range(ROUNDS):
+                pings.append(run(baseline, slot))
+                runs.append(run(page, slot))
+            measured.append((page, _total(pings), _total(runs)))
+            log(
+                f"{page.name}: {measured[-1][2].rps:,.0f} requests/s, baseline alongside "
+                f"{measured[-1][1].rps:,.0f} requests/s"
+            )
+        for page in pages:
+            _check(port, page)  # still signed in, still the same pages
+    except BaseException:
+        print(gunicorn.tail(), flush=True)
+        raise
+    finally:
+        gunicorn.stop()
+
+    baseline_total = _total([ping for _page, ping, _result in measured])
+    spread = f"{min(p.rps for _x, p, _y in measured):,.0f}–{max(p.rps for _x, p, _y in measured):,.0f}"
+    rows = [Row(baseline.name, f"{baseline_total.rps:,.0f} req/s", "1.00", f"(per page: {spread})", "")]
+    for page, ping, result in measured:
+        ratio = result.rps / ping.rps
+        rows.append(
+            Row(
+                page.name,
+                f"{result.rps:,.0f} req/s",
+                f"{ratio:.2f}",
+                f"≥ {page.target:.1f}" if page.target else "(for reference)",
+                ("pass" if ratio >= page.target else "FAIL") if page.target else "",
+            )
+        )
+    return rows
+
+
+def _total(results: list[load.Result]) -> load.Result:
+    requests = sum(r.requests for r in results)
+    return load.Result(
+        requests=requests,
+        seconds=sum(r.seconds for r in results),
+        errors=sum(r.errors for r in results),
+        bytes_per_response=sum(r.bytes_per_response * r.requests for r in results) / requests
+        if requests
+        else 0,
+    )
+
+
+# --- Report -----------------------------------------------------------------------------------------
+
+
+def table(rows: list[Row]) -> str:
+    header = Row("benchmark", "throughput", "ratio", "target", "result")
+    widths = [
+        max(len(getattr(r, f)) for r in [header, *rows])
+        for f in ("name", "value", "ratio", "target", "result")
+    ]
+
+    def line(r: Row) -> str:
+        cells = [r.name, r.value, r.ratio, r.target, r.result]
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    separator = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(header), separator, *(line(r) for r in rows)])
+
+
+def write_docs(described: dict[str, str], rows: list[Row], notes: list[str], started: str) -> None:
+    if not DOCS.exists():
+        return
+    text = DOCS.read_text()
+    if RESULTS_START not in text or RESULTS_END not in text:
+        return
+    machine_lines = "\n".join(f"| {key} | {value} |" for key, value in described.items())
+    block = "\n".join(
+        [
+            RESULTS_START,
+            f"Last run: {started} (`make bench`, written by bench/run.py).",
+            "",
+            "| machine | |",
+            "|---|---|",
+            machine_lines,
+            "",
+            table(rows),
+            "",
+            *(f"- {note}" for note in notes),
+            RESULTS_END,
+        ]
+    )
+    head, rest = text.split(RESULTS_START, 1)
+    _old, tail = rest.split(RESULTS_END, 1)
+    DOCS.write_text(head + block + tail)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--only", default="pages,pipeline,import", help="comma-separated: pages,pipeline,import"
+    )
+    parser.add_argument(
+        "--no-docs", action="store_true", help="do not write the results into docs/benchmarks.md"
+    )
+    args = parser.parse_args(argv)
+    parts = {part.strip() for part in args.only.split(",") if part.strip()}
+
+    started = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    env.WORK.mkdir(parents=True, exist_ok=True)
+    web_port, smtp_port = env.free_port(), env.free_port()
+    environment = env.environment(web_port=web_port, smtp_port=smtp_port)
+    os.environ.update(environment)
+    # BENCH_GENERATOR=python measures with the Python generator even where wrk is installed.
+    wrk = None if os.environ.get("BENCH_GENERATOR") == "python" else load.ensure_wrk()
+    generator = load.Generator(wrk)
+    load_before = machine.load_average()
+    log(f"load generator: {generator.name}; load average {load_before}")
+
+    loaded = prepare(environment, secrets.token_urlsafe(16))
+    described = machine.describe(generator.name)
+    rows: list[Row] = []
+    notes: list[str] = []
+
+    if "pages" in parts:
+        rows += measure_pages(loaded, environment, web_port, generator)
+    if "pipeline" in parts:
+        from bench import pipeline
+
+        log("close the loop: 1,000 resolution e-mails")
+        result = pipeline.run(environment, smtp_port, loaded.pipeline_ids, loaded.warmup_ids)
+        ratio = result.pipeline_rate / result.baseline_rate
+        exactly_once = (
+            result.delivered == result.unique == result.sent_rows == result.messages
+            and not result.retried_rows
+        )
+        rows.append(
+            Row("plain smtplib, one connection (baseline)", f"{result.baseline_rate:,.0f} msg/s", "1.00")
+        )
+        rows.append(
+            Row(
+                f"close the loop: Redis, 1 worker ×{result.concurrency}, SMTP",
+                f"{result.pipeline_rate:,.0f} msg/s",
+                f"{ratio:.2f}",
+                "≥ 0.3",
+                "pass" if ratio >= 0.3 and exactly_once else "FAIL",
+            )
+        )
+        notes.append(
+            f"Close the loop: {result.messages:,} messages in {result.pipeline_seconds:.2f} s (queued in "
+            f"{result.queued_seconds:.2f} s; smtplib: "
+            f"{result.baseline_seconds:.2f} s); the SMTP server received {result.delivered:,} messages with "
+            f"{result.unique:,} distinct Message-IDs, {result.sent_rows:,} rows marked sent, "
+            f"{result.retried_rows} retried" + ("." if exactly_once else " — NOT exactly once.")
+        )
+    if "import" in parts:
+        from bench import importer
+
+        log("import: 1,000 DocFX files")
+        result = importer.run(env.WORK / "import")
+        rows.append(
+            Row(
+                "import_guidance, 1,000 files",
+                f"{result.rate:,.0f} files/s",
+                "",
+                "report",
+                f"{result.outside_parsing:.0%} outside parsing",
+            )
+        )
+        notes.append(
+            f"Import: {result.files:,} files ({result.articles} articles, "
+            f"{result.translations:,} translations) in {result.seconds:.1f} s, of which "
+            f"{result.parse_seconds:.1f} s in guidance.docfx.parse_file."
+        )
+
+    notes.append(f"Load average before the run: {load_before}; after: {machine.load_average()}.")
+    print()
+    print(table(rows))
+    for note in notes:
+        print(f"  {note}")
+    (env.WORK / "results.json").write_text(
+        json.dumps(
+            {"started": started, "machine": described, "rows": [r.__dict__ for r in rows], "notes": notes},
+            indent=2,
+        )
+    )
+    if not args.no_docs and os.environ.get("BENCH_WRITE_DOCS", "1") != "0":
+        write_docs(described, rows, notes, started)
+        log(f"results written to {DOCS.relative_to(env.ROOT)}")
+    failed = [r.name for r in rows if not r.passed]
+    if failed:
+        log("targets missed: " + "; ".join(failed))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
