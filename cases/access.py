@@ -20,8 +20,9 @@ from cases.permissions import roles_allow
 M = TypeVar("M", bound=models.Model)
 
 # Every partner page and API call needs the membership; it changes rarely, and any change (of the membership,
-# its partner or its user) removes the cached copy at once (cases/caching.py). The timeout only bounds memory.
-MEMBERSHIP_SECONDS = 60 * 60
+# its partner or its user) removes the cached copy at once (cases/caching.py). The timeout bounds how long a
+# copy could outlive a change whose removal failed (Redis away at that moment).
+MEMBERSHIP_SECONDS = 5 * 60
 
 
 def membership_of(user: Any) -> Membership:

@@ -30,7 +30,7 @@ LAST_USED_RESOLUTION = datetime.timedelta(minutes=1)
 # from portal.auth, whose copy a change of the user removes, so a deactivated user's tokens stop at once.
 # Which user a token belongs to never changes, so each process remembers it and reads the token, the user and
 # the membership from the cache in one round trip.
-TOKEN_SECONDS = 60 * 60
+TOKEN_SECONDS = 5 * 60
 KNOWN_TOKENS = 10_000
 _token_users: dict[str, int] = {}
 

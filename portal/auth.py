@@ -17,7 +17,9 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
-USER_SECONDS = 60 * 60  # bounds memory; a change removes the copy at once
+# A change removes the copy at once (and again after commit); the timeout bounds how long a copy could outlive
+# a change whose removal failed (Redis away at that moment).
+USER_SECONDS = 5 * 60
 
 
 def user_key(user_id: Any) -> str:
