@@ -12,7 +12,6 @@ import random
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from unittest import mock
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -309,7 +308,7 @@ def load_cases(*, viewer_password: str) -> tuple[int, str, str, dict[str, int]]:
 
 
 def load_pipeline_cases() -> tuple[list[int], list[int]]:
-    """1,020 cases resolved through the portal's service; their notifications held back (not due), not queued.
+    """1,020 cases resolved through the portal's service; their notifications are held back (not due).
 
     Returns (measured notification ids, warm-up notification ids). The benchmark queues them itself,
     with the same call the service makes after commit (services.enqueue_notification).
@@ -349,19 +348,20 @@ def load_pipeline_cases() -> tuple[list[int], list[int]]:
             )
         _copy(Case, rows)
     actor = Membership.objects.select_related("partner", "user").get(user=people[0])
-    held: list[int] = []
-    with mock.patch.object(services, "enqueue_notification", held.append):
-        for case in Case.objects.filter(partner=partner).select_related("partner", "customer").order_by("pk"):
-            dispute = case.category == "billing_dispute"
-            services.case_resolve(
-                case=case,
-                actor=actor,
-                resolution_summary="We checked the invoice against the usage file and corrected it.",
-                outcome="credit" if dispute else "",
-                credit_amount=(case.disputed_amount / 2).quantize(Decimal("0.01")) if dispute else None,
-            )
+    for case in Case.objects.filter(partner=partner).select_related("partner", "customer").order_by("pk"):
+        dispute = case.category == "billing_dispute"
+        services.case_resolve(
+            case=case,
+            actor=actor,
+            resolution_summary="We checked the invoice against the usage file and corrected it.",
+            outcome="credit" if dispute else "",
+            credit_amount=(case.disputed_amount / 2).quantize(Decimal("0.01")) if dispute else None,
+        )
+    owed = Notification.objects.filter(case__partner=partner).order_by("pk")
+    held = list(owed.values_list("pk", flat=True))
     # Held back until their part of the benchmark: a delivery run sends every notification that is due, so
-    # the warm-up would otherwise start on the measured ones. pipeline._release makes them due again.
+    # the warm-up would otherwise start on the measured ones. pipeline._release makes them due again. (The
+    # delivery run the resolutions asked for waits in Redis with no worker yet; prepare() empties Redis.)
     Notification.objects.filter(pk__in=held).update(next_attempt_at=now + datetime.timedelta(days=365))
     assert Notification.objects.filter(pk__in=held, status="pending").count() == len(held)
     return held[PIPELINE_WARMUP:], held[:PIPELINE_WARMUP]

@@ -124,6 +124,8 @@ def prepare(environment: dict[str, str], password: str) -> data.Loaded:
     slugs = data.load_articles()
     pipeline_ids, warmup_ids = data.load_pipeline_cases()
     data.analyse()
+    # The loading asked for a delivery run and filled the cache as the portal would: start both empty.
+    redis.Redis.from_url(env.REDIS_URL).flushdb()
     log(
         f"loaded {counts['cases']:,} cases ({counts['measured_cases']:,} for the measured partner, "
         f"{counts['partners']} partners), {len(slugs):,} articles × 5 languages, {len(pipeline_ids):,} "
