@@ -613,19 +613,21 @@ def _partner_recipient(case: Case) -> tuple[str, str]:
     return case.partner.support_contact_email, "en"
 
 
+def _past_lease(now: datetime.datetime) -> Q:
+    """Claimed for sending longer ago than the lease: the run that claimed it died."""
+    lease = datetime.timedelta(seconds=settings.NOTIFICATION_LEASE_SECONDS)
+    return Q(status=NotificationStatus.SENDING, claimed_at__lt=now - lease)
+
+
 def notification_claim(*, notification_id: int, now: datetime.datetime | None = None) -> Notification | None:
     """Take a notification for sending, or None if another run has it or it is done (safe to run twice)."""
     now = now or timezone.now()
-    lease = datetime.timedelta(seconds=settings.NOTIFICATION_LEASE_SECONDS)
     with transaction.atomic():
         notification = (
             Notification.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("case__partner", "case__customer", "case__assignee")
             .filter(pk=notification_id)
-            .filter(
-                Q(status=NotificationStatus.PENDING)
-                | Q(status=NotificationStatus.SENDING, claimed_at__lt=now - lease)
-            )
+            .filter(Q(status=NotificationStatus.PENDING) | _past_lease(now))
             .first()
         )
         if notification is None:
@@ -644,10 +646,9 @@ def notifications_claim_due(*, limit: int, now: datetime.datetime | None = None)
     notification_claim claims one; the rows come back ready to be built into e-mails.
     """
     now = now or timezone.now()
-    lease = datetime.timedelta(seconds=settings.NOTIFICATION_LEASE_SECONDS)
     due = Q(status=NotificationStatus.PENDING) & (
         Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    ) | Q(status=NotificationStatus.SENDING, claimed_at__lt=now - lease)
+    ) | _past_lease(now)
     with transaction.atomic():
         ids = list(
             Notification.objects.select_for_update(skip_locked=True)
@@ -760,12 +761,11 @@ def notification_resend(*, notification: Notification, actor: Membership) -> Not
 def notifications_due(*, now: datetime.datetime | None = None, limit: int = 500) -> list[int]:
     """Ids of notifications a lost message left behind: pending past due, or sending past the lease."""
     now = now or timezone.now()
-    lease = datetime.timedelta(seconds=settings.NOTIFICATION_LEASE_SECONDS)
     grace = datetime.timedelta(seconds=settings.NOTIFICATION_PENDING_GRACE_SECONDS)
     pending = Q(status=NotificationStatus.PENDING) & (
         Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True, updated_at__lte=now - grace)
     )
-    stuck = Q(status=NotificationStatus.SENDING, claimed_at__lt=now - lease)
+    stuck = _past_lease(now)
     return list(
         Notification.objects.filter(pending | stuck).order_by("pk").values_list("pk", flat=True)[:limit]
     )
