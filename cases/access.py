@@ -42,6 +42,16 @@ def membership_of(user: Any) -> Membership:
     return membership
 
 
+def membership_or_none(user: Any) -> Membership | None:
+    """The user's membership (as membership_of), or None for anyone who has none; kept on the user."""
+    try:
+        membership = membership_of(user)
+    except PermissionDenied:
+        return None
+    user.membership = membership  # the header and templates ask for it too
+    return membership
+
+
 def membership_key(user_id: int) -> str:
     """Where a user's membership with its partner is cached (cases.caching forgets it on any change)."""
     return f"cases:membership:{user_id}"
@@ -54,7 +64,7 @@ def partner_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         request.membership = membership_of(request.user)
-        request.user.membership = request.membership  # the header asks for it too; spare a query
+        request.user.membership = request.membership  # the header asks for it too
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -57,15 +57,22 @@ NAV_ITEMS = (
 )
 
 
+def is_member(user) -> bool:
+    """Whether the signed-in user belongs to a partner (the membership is then kept on the user)."""
+    from cases.access import membership_or_none  # the cases app builds on portal, not the other way
+
+    return membership_or_none(user) is not None
+
+
 def nav_for(request: HttpRequest) -> list[dict[str, object]]:
     """Return the navigation entries this request's user may see, with the current one marked."""
     user = getattr(request, "user", None)
     signed_in = bool(user and user.is_authenticated)
     is_staff = signed_in and user.is_staff
-    is_member = signed_in and hasattr(user, "membership")
+    member = signed_in and is_member(user)
     entries = []
     for item in NAV_ITEMS:
-        if (item.staff_only and not is_staff) or (item.members_only and not is_member):
+        if (item.staff_only and not is_staff) or (item.members_only and not member):
             continue
         try:
             url = reverse(item.url_name)

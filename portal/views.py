@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from portal.health import run_checks
 from portal.models import ApiToken
+from portal.navigation import is_member
 
 
 class ApiTokenForm(forms.Form):
@@ -82,7 +83,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
             "tokens": tokens,
             "form": form,
             "new_key": new_key,
-            "is_member": hasattr(request.user, "membership"),
+            "is_member": is_member(request.user),
         },
     )
 
