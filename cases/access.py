@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import HttpRequest, HttpResponse
@@ -19,42 +18,27 @@ from cases.permissions import roles_allow
 
 M = TypeVar("M", bound=models.Model)
 
-# Every partner page and API call needs the membership; it changes rarely, and any change (of the membership,
-# its partner or its user) removes the cached copy at once (cases/caching.py). The timeout bounds how long a
-# copy could outlive a change whose removal failed (Redis away at that moment).
-MEMBERSHIP_SECONDS = 5 * 60
-
 
 def membership_of(user: Any) -> Membership:
-    """The user's active partner membership, or PermissionDenied."""
+    """The user's active partner membership, or PermissionDenied.
+
+    Signed-in requests and API tokens load the user with the membership and its partner joined
+    (portal.auth.WITH_MEMBERSHIP), so this runs no query of its own.
+    """
     if not user.is_authenticated or not user.is_active:
         raise PermissionDenied(_("Sign in with a partner account."))
-    key = membership_key(user.pk)
-    companions = getattr(user, "cached_companions", None)  # read with the user (portal.auth)
-    membership = companions.get(key) if companions is not None and key in companions else cache.get(key)
-    if membership is None:
-        try:
-            membership = Membership.objects.select_related("partner").get(user=user)
-        except Membership.DoesNotExist:
-            raise PermissionDenied(_("Your account does not belong to a partner organisation.")) from None
-        cache.set(key, membership, MEMBERSHIP_SECONDS)
-    membership.user = user
-    return membership
+    try:
+        return user.membership
+    except Membership.DoesNotExist:
+        raise PermissionDenied(_("Your account does not belong to a partner organisation.")) from None
 
 
 def membership_or_none(user: Any) -> Membership | None:
-    """The user's membership (as membership_of), or None for anyone who has none; kept on the user."""
+    """The user's membership (as membership_of), or None for anyone who has none."""
     try:
-        membership = membership_of(user)
+        return membership_of(user)
     except PermissionDenied:
         return None
-    user.membership = membership  # the header and templates ask for it too
-    return membership
-
-
-def membership_key(user_id: int) -> str:
-    """Where a user's membership with its partner is cached (cases.caching forgets it on any change)."""
-    return f"cases:membership:{user_id}"
 
 
 def partner_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -64,7 +48,6 @@ def partner_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         request.membership = membership_of(request.user)
-        request.user.membership = request.membership  # the header asks for it too
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -28,7 +28,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from cases import caching, services
+from cases import services
 from cases.access import membership_of
 from cases.currencies import CURRENCY_CHOICES
 from cases.forms import AmountField, MonthField
@@ -324,7 +324,7 @@ class CustomerViewSet(PartnerScopedMixin, viewsets.ReadOnlyModelViewSet):
     lookup_value_converter = "int"
 
     def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+        if getattr(self, "swagger_fake_view", False):  # building the schema: no user
             return Customer.objects.none()
         self.require(Action.VIEW)
         queryset = Customer.objects.for_partner(self.membership().partner).order_by("company_name", "pk")
@@ -376,20 +376,6 @@ class CaseViewSet(
         if self.action == "list":
             queryset = self._filter(queryset)
         return queryset
-
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        """A page of cases, from the cache while nothing of the partner's changed (cases/caching.py)."""
-
-        def respond() -> Response:
-            response = super(CaseViewSet, self).list(request, *args, **kwargs)
-            # What finalize_response would do, done here so the cache can keep the rendered JSON.
-            response.accepted_renderer = request.accepted_renderer
-            response.accepted_media_type = request.accepted_media_type
-            response.renderer_context = self.get_renderer_context()
-            return response.render()
-
-        self.require(Action.VIEW)
-        return caching.cached_response(request._request, "api-cases", self.membership().partner_id, respond)
 
     def _filter(self, queryset):
         params = self.request.query_params

@@ -81,8 +81,12 @@ KICK_SECONDS = 60  # if a run asked for is lost, the next request after this (or
 
 
 def request_delivery() -> None:
-    """Make sure a deliver_outbox run is coming: publish one unless one is already waiting to start."""
-    if not cache.add(KICK_KEY, 1, KICK_SECONDS):
+    """Make sure a deliver_outbox run is coming: publish one unless one is already waiting to start.
+
+    The mark lives in the cache; when the cache cannot be reached (add() answers None) a run is published
+    anyway: a run too many sends nothing twice.
+    """
+    if cache.add(KICK_KEY, 1, KICK_SECONDS) is False:
         return  # a run is queued and has not started: it will see the new row
     try:
         deliver_outbox.delay()

@@ -17,7 +17,6 @@ from django.views.decorators.http import require_POST, require_safe
 
 from cases import services
 from cases.access import get_for_partner, partner_view, require
-from cases.caching import cached_page
 from cases.forms import (
     AssignForm,
     AttachmentForm,
@@ -83,7 +82,6 @@ def _rows(cases):
 
 @require_safe
 @partner_view
-@cached_page
 def dashboard(request: HttpRequest) -> HttpResponse:
     require(request.membership, Action.VIEW)
     now = timezone.now()
@@ -157,7 +155,6 @@ def _filtered_cases(request: HttpRequest, form: CaseFilterForm):
 
 @require_safe
 @partner_view
-@cached_page
 def case_list(request: HttpRequest) -> HttpResponse:
     require(request.membership, Action.VIEW)
     form = CaseFilterForm(request.GET or None, partner=request.membership.partner)

@@ -5,6 +5,3 @@ from django.utils.translation import gettext_lazy as _
 class GuidanceConfig(AppConfig):
     name = "guidance"
     verbose_name = _("Guidance")
-
-    def ready(self) -> None:
-        from guidance import signals  # noqa: F401 - connects the receivers

@@ -1,38 +1,32 @@
-"""What a reader sees of an article in one language: text, status notices, rendered HTML (cached)."""
+"""What a reader sees of an article in one language: text, status notices, and the rendered HTML.
+
+Rendering markdown is the one costly step of an article page, so the HTML is kept in the cache under a
+digest of everything it was made from (the text, the aligned segments, the UI language, the renderer's
+version): a changed text has another key, so no entry can be stale and nothing has to be invalidated.
+Links to other articles depend on which articles exist, so an entry also remembers what each of its links
+resolved to, and is used only while they still resolve the same (one small query). A cache miss or an
+unreachable cache renders from the database.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import secrets
-import threading
-import time
-from collections import OrderedDict
+import json
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
-from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils import translation as i18n
 
 from guidance.models import Article, Translation
 from guidance.rendering import Heading, render_markdown
-from portal import pagecache
 
 ENGLISH = "en"
-GENERATION_KEY = "guidance:generation"
-HTML_TIMEOUT = 60 * 60 * 24
-PAGE_TIMEOUT = 60 * 10
+HTML_TIMEOUT = 60 * 60 * 24 * 7
 RELATED_COUNT = 10
-# Each process keeps the pages it served last, and re-reads the generation and the review marks at most once
-# a second: an edit shows at once in the process that made it, and within a second everywhere else.
-LOCAL_SECONDS = 1.0
-LOCAL_PAGES = 200
-_local_generation: list = [float("-inf"), None]
-_review_state: list = [float("-inf"), ()]
-_local_pages: OrderedDict[str, tuple[int, tuple, str]] = OrderedDict()
-_local_lock = threading.Lock()
+# Bump when the renderer's output changes for the same input, so entries made by the old one are not used.
+RENDERER_VERSION = 1
 
 # Guidance pages that describe a portal workflow link to the portal's own pages for it, once those exist.
 PORTAL_PAGES = {
@@ -69,42 +63,68 @@ class ArticlePage:
         return bool(self.translation and not self.missing and self.translation.is_outdated)
 
 
-def bump_generation() -> None:
-    """Invalidate every cached article rendering (links between articles may have changed)."""
-    try:
-        cache.incr(GENERATION_KEY)
-    except ValueError:
-        cache.set(GENERATION_KEY, _new_generation(), None)
-    # This process sees the change at once, the others within LOCAL_SECONDS.
-    _local_generation[:] = [float("-inf"), None]
+def _existing_slugs(cloud: str, slugs: set[str]) -> set[str]:
+    if not slugs:
+        return set()
+    return set(Article.objects.for_cloud(cloud).filter(slug__in=slugs).values_list("slug", flat=True))
 
 
-def _new_generation() -> int:
-    # Random, not 1: after the cache is emptied, no copy kept from before can match the new generation.
-    return secrets.randbits(48)
+def _resolve(slug: str, cloud: str, language: str, existing: set[str]) -> str | None:
+    """A DocFX slug's portal page: a workflow page, an article of the same cloud, or nothing."""
+    with i18n.override(language):
+        page = PORTAL_PAGES.get(slug)
+        if page:
+            try:
+                return reverse(page)
+            except NoReverseMatch:
+                pass
+        if slug in existing:
+            return reverse("guidance:article", kwargs={"cloud": cloud, "slug": slug})
+    return None
 
 
-def _generation() -> int:
-    return cache.get_or_set(GENERATION_KEY, _new_generation, None)
+class _RecordingResolver:
+    """Resolves links for one rendering (all of the cloud's slugs read once) and keeps what it answered."""
+
+    def __init__(self, cloud: str, language: str) -> None:
+        self.cloud = cloud
+        self.language = language
+        self.answers: dict[str, str | None] = {}
+        self._existing: set[str] | None = None
+
+    def __call__(self, slug: str) -> str | None:
+        if slug not in self.answers:
+            if self._existing is None:
+                self._existing = set(Article.objects.for_cloud(self.cloud).values_list("slug", flat=True))
+            self.answers[slug] = _resolve(slug, self.cloud, self.language, self._existing)
+        return self.answers[slug]
 
 
-def portal_link_resolver(cloud: str, language: str):
-    """Resolve a DocFX slug to a portal page: a workflow page, an article of the same cloud, or nothing."""
-    slugs = set(Article.objects.for_cloud(cloud).values_list("slug", flat=True))
+def _links_hold(answers: dict[str, str | None], cloud: str, language: str) -> bool:
+    """Whether every link of a stored rendering still resolves as it did when it was rendered."""
+    existing = _existing_slugs(cloud, set(answers))
+    return all(_resolve(slug, cloud, language, existing) == url for slug, url in answers.items())
 
-    def resolve(slug: str) -> str | None:
-        with i18n.override(language):
-            page = PORTAL_PAGES.get(slug)
-            if page:
-                try:
-                    return reverse(page)
-                except NoReverseMatch:
-                    pass
-            if slug in slugs:
-                return reverse("guidance:article", kwargs={"cloud": cloud, "slug": slug})
-        return None
 
-    return resolve
+def _html_key(body: str, language: str, cloud: str, segments: list[tuple[str, str]]) -> str:
+    made_from = json.dumps([RENDERER_VERSION, language, cloud, body, segments], ensure_ascii=False)
+    return "guidance:html:" + hashlib.sha256(made_from.encode()).hexdigest()
+
+
+def rendered_html(
+    body: str, *, cloud: str, language: str, segments: list[tuple[str, str]]
+) -> tuple[str, list[Heading], int]:
+    """The body as safe HTML with its table of contents and aligned count: from the cache when it holds."""
+    key = _html_key(body, language, cloud, segments)
+    stored = cache.get(key)
+    if stored is not None:
+        html, toc, aligned, answers = stored
+        if _links_hold(answers, cloud, language):
+            return html, toc, aligned
+    resolver = _RecordingResolver(cloud, language)
+    rendered = render_markdown(body, resolve_link=resolver, segments=segments)
+    cache.set(key, (rendered.html, rendered.toc, rendered.aligned, resolver.answers), HTML_TIMEOUT)
+    return rendered.html, rendered.toc, rendered.aligned
 
 
 def _text(article: Article, name: str, language: str) -> str:
@@ -122,30 +142,14 @@ def article_page(article: Article, language: str, *, bilingual: bool = False) ->
     )
     bilingual = bilingual and can_be_bilingual
 
-    key = ":".join(
-        [
-            "guidance:html",
-            str(current_generation()),
-            str(article.pk),
-            article.updated_at.isoformat(),
-            language,
-            content_language,
-            "bi" if bilingual else "mono",
-        ]
-    )
-    cached = cache.get(key)
-    if cached is None:
-        segments = (
-            list(translation.segments.values_list("target", "source")) if bilingual and translation else []
-        )
-        rendered = render_markdown(
+    segments = list(translation.segments.values_list("target", "source")) if bilingual and translation else []
+    with i18n.override(language):  # alert labels ("Note", "Important") are in the page's language
+        html, toc, aligned = rendered_html(
             _text(article, "body", content_language),
-            resolve_link=portal_link_resolver(article.cloud, language),
+            cloud=article.cloud,
+            language=language,
             segments=segments,
         )
-        cached = (rendered.html, rendered.toc, rendered.aligned)
-        cache.set(key, cached, HTML_TIMEOUT)
-    html, toc, aligned = cached
     return ArticlePage(
         article=article,
         language=language,
@@ -194,7 +198,7 @@ def article_summary(article: Article, language: str) -> ArticleSummary:
     )
 
 
-# --- The related list and whole pages, cached ------------------------------------------------------
+# --- The related list --------------------------------------------------------------------------------
 
 
 def _summary_fields(language: str) -> list[str]:
@@ -206,101 +210,11 @@ def _summary_fields(language: str) -> list[str]:
 
 
 def related_summaries(article: Article, language: str) -> list[ArticleSummary]:
-    """The first articles of the same cloud but this one: the "More guidance" list of an article page.
-
-    The first RELATED_COUNT + 1 articles of a cloud (in the list's order) and their flags are cached per cloud
-    and language until any article changes, so a page spends no query on them.
-    """
-    key = f"guidance:first:{current_generation()}:{article.cloud}:{language}"
-    first = cache.get(key)
-    if first is None:
-        candidates = (
-            Article.objects.for_cloud(article.cloud)
-            .only(*_summary_fields(language))
-            .prefetch_related("translations")[: RELATED_COUNT + 1]
-        )
-        first = [(candidate.pk, article_summary(candidate, language)) for candidate in candidates]
-        for _pk, summary in first:
-            summary.article = None  # the summary's text is all the page needs; keep the cache entry small
-        cache.set(key, first, HTML_TIMEOUT)
-    return [summary for pk, summary in first if pk != article.pk][:RELATED_COUNT]
-
-
-def shareable(request: HttpRequest) -> bool:
-    """Whether the page this request gets is the same for every anonymous reader (so it can be cached).
-
-    That is a request without a session or messages cookie (nobody signed in, nothing to flash) for the
-    canonical address of a page: no query string but the bilingual switch.
-    """
-    return (
-        settings.SESSION_COOKIE_NAME not in request.COOKIES
-        and "messages" not in request.COOKIES
-        and request.META.get("QUERY_STRING", "") in ("", "bilingual=1")
+    """The first articles of the same cloud but this one: the "More guidance" list of an article page."""
+    candidates = (
+        Article.objects.for_cloud(article.cloud)
+        .exclude(pk=article.pk)
+        .only(*_summary_fields(language))
+        .prefetch_related("translations")[:RELATED_COUNT]
     )
-
-
-def page_key(request: HttpRequest, cloud: str, slug: str, language: str, bilingual: bool) -> str:
-    host = hashlib.sha256(f"{request.scheme}://{request.get_host()}".encode()).hexdigest()[:12]
-    mode = "bi" if bilingual else "mono"
-    return f"guidance:page:{pagecache.build()}:{cloud}:{slug}:{language}:{mode}:{host}"
-
-
-def review_state() -> tuple:
-    """A fingerprint of every translation's review mark, read from the database at most once a second.
-
-    Saving an article starts a new generation, but marking translations reviewed (or not) updates their
-    rows alone; a stored page is only served while this fingerprint is still the one it was rendered with,
-    so a page shows a new review mark within a second without costing a query per request.
-    """
-    now = time.monotonic()
-    checked_at, state = _review_state
-    if now - checked_at < LOCAL_SECONDS:
-        return state
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FILTER (WHERE reviewed), max(reviewed_at), "
-            "sum(extract(epoch FROM reviewed_at)), count(*) FROM guidance_translation"
-        )
-        state = tuple(str(value) for value in cursor.fetchone())
-    _review_state[:] = [now, state]
-    return state
-
-
-def current_generation() -> int:
-    """The generation, re-read from the cache at most once a second by each process."""
-    now = time.monotonic()
-    checked_at, generation = _local_generation
-    if generation is None or now - checked_at >= LOCAL_SECONDS:
-        generation = _generation()
-        _local_generation[:] = [now, generation]
-    return generation
-
-
-def _keep_local(key: str, entry: tuple[int, tuple, str]) -> None:
-    with _local_lock:
-        _local_pages[key] = entry
-        _local_pages.move_to_end(key)
-        while len(_local_pages) > LOCAL_PAGES:
-            _local_pages.popitem(last=False)
-
-
-def cached_page(key: str, state: tuple) -> tuple[bytes | None, int]:
-    """The stored page for key if it was rendered from this state in this generation; and the generation.
-
-    First this process's own copies, then the shared cache (a page another process rendered).
-    """
-    generation = current_generation()
-    entry = _local_pages.get(key)
-    if entry is None or entry[0] != generation or entry[1] != state:
-        entry = cache.get(key)
-        if entry is None or entry[0] != generation or entry[1] != state:
-            return None, generation
-        _keep_local(key, entry)
-    return entry[2], generation
-
-
-def store_page(key: str, state: tuple, generation: int, html: bytes) -> None:
-    """Keep a page (as portal.pagecache.storable made it) for the readers after this one."""
-    entry = (generation, state, html)
-    cache.set(key, entry, PAGE_TIMEOUT)
-    _keep_local(key, entry)
+    return [article_summary(candidate, language) for candidate in candidates]

@@ -12,7 +12,6 @@ from django.views.decorators.http import require_safe
 from guidance import reading
 from guidance.models import Article, Cloud
 from guidance.reading import ENGLISH, article_page, article_summary, available_languages
-from portal import pagecache
 
 
 def _member_cloud(request: HttpRequest) -> str | None:
@@ -69,15 +68,6 @@ def article_detail(request: HttpRequest, cloud: str, slug: str) -> HttpResponse:
     language = i18n.get_language()
     bilingual = request.GET.get("bilingual") == "1"
 
-    # An anonymous reader of a canonical address gets the whole page from the cache, CSRF token filled in.
-    shared = reading.shareable(request)
-    if shared:
-        key = reading.page_key(request, cloud, slug, language, bilingual)
-        state = reading.review_state()
-        html, generation = reading.cached_page(key, state)
-        if html is not None:
-            return pagecache.serve(request, html)  # this reader's CSRF token (and cookie) filled in
-
     article = get_object_or_404(
         Article.objects.defer(*SEARCH_FIELDS).prefetch_related("translations"), cloud=cloud, slug=slug
     )
@@ -98,7 +88,4 @@ def article_detail(request: HttpRequest, cloud: str, slug: str) -> HttpResponse:
         "languages": dict(settings.LANGUAGES),
         "related": reading.related_summaries(article, language),
     }
-    response = render(request, "guidance/article_detail.html", context)
-    if shared and (html := pagecache.storable(request, response)) is not None:
-        reading.store_page(key, state, generation, html)
-    return response
+    return render(request, "guidance/article_detail.html", context)

@@ -6,12 +6,10 @@ Kept free of rest_framework.views imports: DRF loads these classes while it is i
 from __future__ import annotations
 
 import datetime
+import logging
 from typing import Any
 
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import transaction
-from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -20,48 +18,21 @@ from rest_framework import exceptions, permissions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.throttling import SimpleRateThrottle
 
-from portal import auth
+from portal.auth import WITH_MEMBERSHIP
 from portal.models import ApiToken
+
+cache_logger = logging.getLogger("portal.cache")
 
 LAST_USED_RESOLUTION = datetime.timedelta(minutes=1)
 
 
-# A token is read from the cache (a revocation or deletion removes the copy, see forget_token); its user comes
-# from portal.auth, whose copy a change of the user removes, so a deactivated user's tokens stop at once.
-# Which user a token belongs to never changes, so each process remembers it and reads the token, the user and
-# the membership from the cache in one round trip.
-TOKEN_SECONDS = 5 * 60
-KNOWN_TOKENS = 10_000
-_token_users: dict[str, int] = {}
-
-
-def token_key(key_hash: str) -> str:
-    return f"portal:token:{key_hash}"
-
-
-def _token_and_user(key_hash: str) -> tuple[ApiToken | None, Any]:
-    """The active token for key_hash and its user (active, or None)."""
-    key = token_key(key_hash)
-    user_id = _token_users.get(key_hash)
-    found = cache.get_many([key, *(auth.user_keys(user_id) if user_id else [])])
-    token = found.get(key)
-    if token is None:
-        token = ApiToken.objects.filter(key_hash=key_hash, revoked_at__isnull=True).first()
-        if token is None:
-            return None, None
-        cache.set(key, token, TOKEN_SECONDS)
-    if token.user_id != user_id:
-        if len(_token_users) >= KNOWN_TOKENS:
-            _token_users.clear()
-        _token_users[key_hash] = token.user_id
-        found = None  # read for another user id: get_user reads its own
-    return token, auth.CachedModelBackend().get_user(token.user_id, found=found)
-
-
-def forget_token(sender: type, instance: ApiToken, **_kwargs: Any) -> None:
-    key = token_key(instance.key_hash)
-    cache.delete(key)
-    transaction.on_commit(lambda: cache.delete(key))
+def _active_token(key_hash: str) -> ApiToken | None:
+    """The unrevoked token for key_hash with its user, the user's membership and partner: one query."""
+    return (
+        ApiToken.objects.select_related(f"user__{WITH_MEMBERSHIP}")
+        .filter(key_hash=key_hash, revoked_at__isnull=True)
+        .first()
+    )
 
 
 class BearerTokenAuthentication(BaseAuthentication):
@@ -79,17 +50,15 @@ class BearerTokenAuthentication(BaseAuthentication):
             key = header[1].decode()
         except UnicodeError:
             raise exceptions.AuthenticationFailed(_("The token is not valid.")) from None
-        token, user = _token_and_user(ApiToken.hash(key))
-        if user is None:
+        token = _active_token(ApiToken.hash(key))
+        if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed(_("The token is not valid, or it was revoked."))
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             # Minute resolution is enough and spares a write on every call.
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
             token.last_used_at = now
-            cache.set(token_key(token.key_hash), token, TOKEN_SECONDS)
-        token.user = user
-        return user, token
+        return token.user, token
 
     def authenticate_header(self, request) -> str:
         return self.keyword
@@ -126,8 +95,9 @@ class TokenRateThrottle(SimpleRateThrottle):
 
     DRF's SimpleRateThrottle keeps the time of every request of the last period in one cache entry, read and
     written back whole on every call (600 timestamps at the default rate). A counter per window costs one
-    round trip to Redis (portal.cache.RedisCache.incr_window); a client may make up to twice the rate across
-    the boundary of two windows, which is what a fixed window allows.
+    add and one increment; a client may make up to twice the rate across the boundary of two windows, which
+    is what a fixed window allows. The counters live in the cache: with Redis unreachable the throttle lets
+    requests through (fails open) and says so in the log, once a minute.
     """
 
     scope = "token"
@@ -150,23 +120,24 @@ class TokenRateThrottle(SimpleRateThrottle):
         now = self.timer()
         window = int(now // self.duration)
         self.retry_after = (window + 1) * self.duration - now
-        return self._count(f"{key}:{window}", self.duration) <= self.num_requests
+        count = self._count(f"{key}:{window}", self.duration)
+        if count is None:
+            cache_logger.warning("API rate limit not applied: the cache cannot be reached")
+            return True
+        return count <= self.num_requests
 
     def wait(self) -> float | None:
         return self.retry_after
 
-    def _count(self, key: str, seconds: int) -> int:
-        """Count one more request in the window `key` (which lasts `seconds`); the count so far."""
-        if hasattr(self.cache, "incr_window"):
-            return self.cache.incr_window(key, seconds)
-        self.cache.add(key, 0, seconds)  # other cache backends (local memory under `make run`)
+    def _count(self, key: str, seconds: int) -> int | None:
+        """Count one more request in the window `key` (which lasts `seconds`): the count so far, or None
+        when the cache cannot be reached (django-redis answers None instead of raising)."""
+        added = self.cache.add(key, 1, seconds)
+        if added is None:
+            return None
+        if added:
+            return 1
         try:
             return self.cache.incr(key)
         except ValueError:  # expired between the two calls: a new window
-            self.cache.add(key, 1, seconds)
-            return 1
-
-
-def connect() -> None:
-    post_save.connect(forget_token, sender=ApiToken, dispatch_uid="portal.api.forget_token.save")
-    post_delete.connect(forget_token, sender=ApiToken, dispatch_uid="portal.api.forget_token.delete")
+            return 1 if self.cache.add(key, 1, seconds) else self.cache.incr(key)

@@ -109,8 +109,6 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.navigation",
-                # One CSRF token per page, so a cached page can carry the next reader's (portal/pagecache.py).
-                "portal.pagecache.csrf",
             ],
         },
     },
@@ -135,21 +133,30 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.url("REDIS_URL", None, schemes=REDIS_SCHEMES)
 
+# The cache is optional: it holds only what can be made again from PostgreSQL (rendered guidance, keyed by
+# the text it was rendered from) and the API's rate-limit counters. With Redis unreachable every call is a
+# miss (django-redis IGNORE_EXCEPTIONS), logged once a minute (portal.logs.OncePer), and the portal works on.
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "portal.cache.RedisCache",
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", "portal"),
             "TIMEOUT": 300,
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            "OPTIONS": {
+                "IGNORE_EXCEPTIONS": True,
+                # An unreachable Redis costs a request at most this long per call, not the default minutes.
+                "SOCKET_CONNECT_TIMEOUT": 0.5,
+                "SOCKET_TIMEOUT": 0.5,
+            },
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-# A signed-in request reads its session from the cache; every write still goes to the database first, so
-# sessions survive a cache flush or restart exactly as before.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+DJANGO_REDIS_LOGGER = "portal.cache"
+# Sessions live in the database alone: no copy in Redis that could outlive a sign-out during an outage.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # --- Celery (read by portal/celery.py through the CELERY_ namespace) ----------------------------
 
@@ -167,6 +174,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimum=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A web request that asks for a delivery run while the broker is away gives up quickly and leaves the row to
+# the sweep (cases.services.enqueue_notification) instead of holding the page for Celery's default retries.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
 # Celery's Django fixup closes the database connection before and after every task unless this is set, and a
 # new PostgreSQL connection costs more than the task itself. With it set, cases.tasks treats each task like a
 # request instead: the connection is reused under DATABASE_CONN_MAX_AGE, with Django's health check.
@@ -214,7 +230,7 @@ AUTH_USER_MODEL = "portal.User"
 AUTHENTICATION_BACKENDS = [
     # django-axes first: it refuses sign-in attempts from a locked-out e-mail address and IP address.
     "axes.backends.AxesStandaloneBackend",
-    "portal.auth.CachedModelBackend",
+    "portal.auth.MemberBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
@@ -364,11 +380,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"once_a_minute": {"()": "portal.logs.OncePer", "seconds": 60}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        # Redis away: one line a minute for the cache (and the API throttle that fails open), not one a call.
+        "portal.cache": {"level": "WARNING", "filters": ["once_a_minute"]},
+        "portal.health": {"level": "WARNING", "filters": ["once_a_minute"]},
     },
 }

@@ -72,6 +72,14 @@ def eager_tasks(settings) -> None:
 
 
 @pytest.fixture
+def seeded(db) -> None:
+    """The seed guidance (guidance/content) imported, as `make run` does."""
+    from django.core.management import call_command
+
+    call_command("import_guidance", str(ROOT / "guidance" / "content"), verbosity=0)
+
+
+@pytest.fixture
 def password() -> str:
     return "correct-horse-battery-staple"
 

@@ -221,9 +221,8 @@ def eager(eager_tasks) -> None:
 
 
 def handoffs(callbacks: list) -> list:
-    """The on-commit callbacks that hand a notification to Celery (the others start new cache generations
-    for the partner's pages, see cases/caching.py)."""
-    return [callback for callback in callbacks if callback.__module__ != "cases.caching"]
+    """The on-commit callbacks that hand a notification to Celery (the only ones the services register)."""
+    return list(callbacks)
 
 
 def resolve(case: Case, starter, resolver, **overrides) -> Case:

@@ -164,12 +164,14 @@ def broker(tmp_path) -> Iterator[Broker]:
 
 @pytest.fixture
 def publish_to(broker, settings) -> Iterator[None]:
-    """Make this test process publish tasks to the test's broker, for real (no eager mode)."""
+    """Make this test process use the test's Redis as the shipped settings do: one REDIS_URL for the cache and
+    the Celery broker, publishing for real (no eager mode)."""
     from portal.celery import app
 
     # Celery reads the CELERY_ settings live from Django's settings, so overriding them is enough.
     settings.CELERY_BROKER_URL = broker.url
     settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": broker.url}}
     _reset_pools(app)
     assert app.conf.broker_url == broker.url
     yield
@@ -187,24 +189,30 @@ def _reset_pools(app) -> None:
 # --- The worker -------------------------------------------------------------------------------------
 
 
-class Worker:
-    """`celery -A portal worker -B` in its own process group, against the test database and broker."""
+def database_url(port: int | None = None) -> str:
+    """The test database's URL (through another port, e.g. a proxy's, when given)."""
+    settings = connection.settings_dict
+    host = settings["HOST"] or "127.0.0.1"
+    return f"postgres://{settings['USER']}@{host}:{port or settings['PORT'] or 5432}/{settings['NAME']}"
 
-    def __init__(self, broker: Broker, sink: SmtpSink, workdir: Path) -> None:
-        self.broker = broker
+
+class Worker:
+    """`celery -A portal worker -B` in its own process group, against the test database and a Redis that is
+    its cache and broker, as in the shipped settings."""
+
+    def __init__(self, redis_url: str, sink: SmtpSink, workdir: Path) -> None:
+        self.redis_url = redis_url
         self.sink = sink
         self.workdir = workdir
         self.process: subprocess.Popen | None = None
         self.runs = 0
 
     def env(self) -> dict[str, str]:
-        settings = connection.settings_dict
-        database = f"postgres://{settings['USER']}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/{settings['NAME']}"
         env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_ALLOW_ASYNC_UNSAFE",)}
         env.update(
-            DATABASE_URL=database,
+            DATABASE_URL=database_url(),
             DATABASE_CONN_MAX_AGE="0",
-            REDIS_URL=self.broker.url,
+            REDIS_URL=self.redis_url,
             EMAIL_URL=f"smtp://127.0.0.1:{self.sink.port}",
             EMAIL_TIMEOUT="10",
             VAR_DIR=str(self.workdir / "var"),
@@ -267,7 +275,7 @@ def worker_factory(broker, smtp_sink, tmp_path) -> Iterator[Callable[[], Worker]
     workers: list[Worker] = []
 
     def make() -> Worker:
-        worker = Worker(broker, smtp_sink, tmp_path)
+        worker = Worker(broker.url, smtp_sink, tmp_path)
         workers.append(worker)
         return worker
 
