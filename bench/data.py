@@ -218,6 +218,52 @@ def _case_rows(partner, customers, members, count: int, rng: random.Random, now)
     return rows
 
 
+# The path of statuses a case in each status took, for its timeline.
+STATUS_PATHS = {
+    "new": [],
+    "in_progress": ["in_progress"],
+    "escalated": ["in_progress", "escalated"],
+    "info_requested": ["in_progress", "escalated", "info_requested"],
+    "resolved": ["in_progress", "resolved"],
+    "closed": ["in_progress", "resolved", "closed"],
+}
+
+
+def _event_rows(case_rows: list[dict], rng: random.Random) -> list[dict]:
+    """A timeline like the portal writes: opened, each status move, some notes and an assignment."""
+    import json
+
+    rows = []
+    for case in case_rows:
+        actor = case["created_by_id"]
+        when = case["created_at"]
+        events = [("created", "", "", "", {})]
+        previous = "new"
+        for status in STATUS_PATHS[case["status"]]:
+            data = {"target": "microsoft", "vehicle": "commercial"} if status == "escalated" else {}
+            events.append(("status", previous, status, "", data))
+            previous = status
+        for _note in range(rng.randint(0, 4)):
+            events.append(("comment", "", "", "Called the customer's billing contact; waiting on usage.", {}))
+        if case["assignee_id"]:
+            events.append(("assigned", "", "", "", {"assignee": f"user{case['assignee_id']}@bench.example"}))
+        for kind, from_status, to_status, message, data in events:
+            when = when + datetime.timedelta(minutes=rng.randint(5, 600))
+            rows.append(
+                {
+                    "case_id": case["id"],
+                    "kind": kind,
+                    "actor_id": actor,
+                    "created_at": when,
+                    "from_status": from_status,
+                    "to_status": to_status,
+                    "message": message,
+                    "data": json.dumps(data),
+                }
+            )
+    return rows
+
+
 def _ratings(partner, now, rng: random.Random) -> int:
     """Customer answers (with ratings) for about half the cases resolved in the last 90 days."""
     from cases.models import Case, CustomerAnswer, Notification
@@ -261,7 +307,7 @@ def load_cases(*, viewer_password: str) -> tuple[int, str, str, dict[str, int]]:
     from django.db import transaction
     from django.utils import timezone
 
-    from cases.models import Case, Membership, Partner
+    from cases.models import Case, CaseEvent, Membership, Partner
     from portal.models import ApiToken
 
     rng = random.Random(20261122)  # noqa: S311 - reproducible data, not secrets
@@ -283,7 +329,12 @@ def load_cases(*, viewer_password: str) -> tuple[int, str, str, dict[str, int]]:
             for n, user in enumerate(members)
         )
         customers = _customers(measured, MEASURED_CUSTOMERS, rng)
-        _copy(Case, _case_rows(measured, customers, members, MEASURED_CASES, rng, now))
+        measured_rows = _case_rows(measured, customers, members, MEASURED_CASES, rng, now)
+        _copy(Case, measured_rows)
+        ids = dict(Case.objects.filter(partner=measured).values_list("number", "pk"))
+        for row in measured_rows:
+            row["id"] = ids[row["number"]]
+        _copy(CaseEvent, _event_rows(measured_rows, rng))
         Partner.objects.filter(pk=measured.pk).update(next_case_number=1001 + MEASURED_CASES)
 
         for index, total in enumerate(OTHER_PARTNER_CASES, start=1):
@@ -301,6 +352,7 @@ def load_cases(*, viewer_password: str) -> tuple[int, str, str, dict[str, int]]:
             Partner.objects.filter(pk=partner.pk).update(next_case_number=1001 + total)
         counts["ratings"] = _ratings(measured, now, rng)
         _token, api_key = ApiToken.issue(user=viewer, name="benchmark")
+    counts["events"] = CaseEvent.objects.filter(case__partner=measured).count()
     counts["cases"] = Case.objects.count()
     counts["measured_cases"] = Case.objects.filter(partner=measured).count()
     counts["partners"] = Partner.objects.count()
@@ -374,7 +426,7 @@ def load_articles(count: int = ARTICLES) -> list[str]:
 
     from bench.content import LANGUAGES as ARTICLE_LANGUAGES
     from bench.content import WITH_SPANS, generate
-    from guidance.models import Article, Segment, Translation
+    from guidance.models import Article, Segment, Translation, segments_digest
 
     now = timezone.now()
     generated = [generate(i, count=count) for i in range(count)]
@@ -413,6 +465,9 @@ def load_articles(count: int = ARTICLES) -> list[str]:
                         imported_at=now,
                         imported_digest=article.content_digest(lang),
                         has_segments=lang in WITH_SPANS,
+                        segments_digest=segments_digest(
+                            [(target, source) for _sid, source, target in g.segments.get(lang, [])]
+                        ),
                     )
                 )
         Translation.objects.bulk_create(translations, batch_size=1000)

@@ -1,8 +1,9 @@
 """Load generators: wrk when it is installed, else Python threads on keep-alive http.client connections.
 
-Both run a fixed concurrency for a fixed time against a list of paths (taken in turn) with fixed headers,
-and report requests per second, the share of responses that were not 200, and bytes per response. The
-same generator, concurrency and duration serve the baseline and every page of one run.
+Both run a fixed concurrency for a fixed time against a list of paths (taken in turn, each connection from
+its own place in the list) with fixed headers, and report requests per second, the 95th percentile of the
+response time, the responses that were not 200, and bytes per response. The same generator, concurrency and
+duration serve the baseline and every page of one run.
 
 Run as `python -m bench.load URL-JSON` it is the Python generator's own process (so its threads do not
 share an interpreter lock with the benchmark runner).
@@ -22,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "8"))
 DURATION = float(os.environ.get("BENCH_DURATION", "10"))
 WARMUP = float(os.environ.get("BENCH_WARMUP", "3"))
 
@@ -33,6 +34,7 @@ class Result:
     seconds: float
     errors: int  # responses other than 200, and socket errors
     bytes_per_response: float
+    p95_ms: float = 0.0
 
     @property
     def rps(self) -> float:
@@ -65,11 +67,22 @@ def ensure_wrk() -> str | None:
 
 _LUA = """
 local paths = {%(paths)s}
-local n = 0
+local counter = 0
 %(headers)s
+-- Each wrk thread starts at its own place in the list, so no two threads ask for the same address.
+setup = function(thread)
+  thread:set("start", counter * 7919)
+  counter = counter + 1
+end
+init = function(args)
+  n = start or 0
+end
 request = function()
   n = n + 1
   return wrk.format("GET", paths[(n %% #paths) + 1])
+end
+done = function(summary, latency, requests)
+  io.write(string.format("p95_us %%d\\n", latency:percentile(95)))
 end
 """
 
@@ -127,7 +140,9 @@ def run_wrk(
     transfer = re.search(r"Transfer/sec:\s+([\d.]+[KMG]?B)", out)
     per_second = _parse_size(transfer.group(1)) if transfer else 0.0
     rps = requests / seconds if seconds else 0
-    return Result(requests, seconds, errors, per_second / rps if rps else 0.0)
+    p95 = re.search(r"p95_us (\d+)", out)
+    p95_ms = int(p95.group(1)) / 1000 if p95 else 0.0
+    return Result(requests, seconds, errors, per_second / rps if rps else 0.0, p95_ms)
 
 
 def run_python(
@@ -149,28 +164,33 @@ def run_python(
         timeout=duration + 60,
     ).stdout
     data = json.loads(out)
-    return Result(data["requests"], data["seconds"], data["errors"], data["bytes_per_response"])
+    return Result(
+        data["requests"], data["seconds"], data["errors"], data["bytes_per_response"], data["p95_ms"]
+    )
 
 
 def _python_generator(spec: dict) -> dict:
     port, paths, headers = spec["port"], spec["paths"], spec["headers"]
     concurrency, duration = spec["concurrency"], spec["duration"]
     counts = [[0, 0, 0] for _ in range(concurrency)]  # requests, errors, bytes
+    latencies: list[list[float]] = [[] for _ in range(concurrency)]
     start = threading.Barrier(concurrency + 1)
     deadline = [0.0]
 
     def client(slot: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        n = slot
+        n = slot * 7919  # each connection from its own place in the list, as wrk's threads
         start.wait()
         mine = counts[slot]
         while time.perf_counter() < deadline[0]:
             path = paths[n % len(paths)]
             n += 1
             try:
+                sent = time.perf_counter()
                 conn.request("GET", path, headers=headers)
                 response = conn.getresponse()
                 body = response.read()
+                latencies[slot].append(time.perf_counter() - sent)
             except (OSError, http.client.HTTPException):
                 mine[1] += 1
                 conn.close()
@@ -192,7 +212,9 @@ def _python_generator(spec: dict) -> dict:
         thread.join()
     seconds = time.perf_counter() - began
     requests = sum(c[0] for c in counts)
+    every = sorted(latency for mine in latencies for latency in mine)
     return {
+        "p95_ms": every[int(len(every) * 0.95)] * 1000 if every else 0.0,
         "requests": requests,
         "seconds": seconds,
         "errors": sum(c[1] for c in counts),

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -25,6 +26,7 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -47,6 +49,7 @@ from cases.models import (
     Subscription,
     SupportVehicle,
 )
+from cases.paging import CasePaginator
 from cases.permissions import Action, roles_allow
 from cases.uploads import ALLOWED
 from portal.api_errors import ErrorSerializer
@@ -167,6 +170,74 @@ class CaseSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def to_representation(self, case: Case | dict[str, Any]) -> dict[str, Any]:
+        """The fields above, read straight off a case or a row of CASE_ROW (what the list reads): a page of
+        fifty cases is read often, and DRF's field-by-field walk (and building the fields for each request)
+        cost more than the rest of the request. The value formats are DRF's own fields'; tests/api holds the
+        two representations equal."""
+        row = case if isinstance(case, dict) else _case_row(case)
+        return {
+            "number": row["number"],
+            "customer": row["customer_id"],
+            "customer_name": row["customer__company_name"],
+            "category": row["category"],
+            "title": row["title"],
+            "status": row["status"],
+            "severity": row["severity"],
+            "invoice_number": row["invoice_number"],
+            "disputed_amount": _formatted(_AMOUNT, row["disputed_amount"]),
+            "currency": row["currency"],
+            "billing_period": _formatted(_MONTH, row["billing_period"]),
+            "assignee": row["assignee__email"],
+            "escalation_target": row["escalation_target"],
+            "support_request_number": row["support_request_number"],
+            "created_at": _moment(row["created_at"]),
+            "updated_at": _moment(row["updated_at"]),
+        }
+
+
+# The columns the case list reads (CasePaginator), and DRF's fields that format three kinds of value.
+CASE_ROW = (
+    "number",
+    "customer_id",
+    "customer__company_name",
+    "category",
+    "title",
+    "status",
+    "severity",
+    "invoice_number",
+    "disputed_amount",
+    "currency",
+    "billing_period",
+    "assignee__email",
+    "escalation_target",
+    "support_request_number",
+    "created_at",
+    "updated_at",
+)
+_AMOUNT = Case._meta.get_field("disputed_amount")
+_AMOUNT = serializers.DecimalField(max_digits=_AMOUNT.max_digits, decimal_places=_AMOUNT.decimal_places)
+_MONTH = serializers.DateField(format="%Y-%m")
+
+
+def _moment(value: datetime.datetime | None) -> str | None:
+    """What DRF's DateTimeField writes (ISO 8601 in the current time zone, Z for UTC), without its detours."""
+    if value is None:
+        return None
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _formatted(field: serializers.Field, value: Any) -> Any:
+    return None if value is None else field.to_representation(value)
+
+
+def _case_row(case: Case) -> dict[str, Any]:
+    row = {name: getattr(case, name) for name in CASE_ROW if "__" not in name}
+    row["customer__company_name"] = case.customer.company_name
+    row["assignee__email"] = case.assignee.email if case.assignee_id else None
+    return row
+
 
 class CaseDetailSerializer(CaseSerializer):
     support_vehicle = serializers.CharField(read_only=True, help_text="A support vehicle, or empty.")
@@ -176,6 +247,9 @@ class CaseDetailSerializer(CaseSerializer):
     timeline = EventSerializer(source="events", many=True, read_only=True)
     notifications = NotificationSerializer(many=True, read_only=True)
     attachments = AttachmentSerializer(many=True, read_only=True)
+
+    def to_representation(self, case: Case) -> dict[str, Any]:
+        return serializers.ModelSerializer.to_representation(self, case)
 
     class Meta(CaseSerializer.Meta):
         fields = [
@@ -336,6 +410,12 @@ class CustomerViewSet(PartnerScopedMixin, viewsets.ReadOnlyModelViewSet):
         return CustomerDetailSerializer if self.action == "retrieve" else CustomerSerializer
 
 
+class CasePagination(PageNumberPagination):
+    """Page numbers as everywhere in the API, each page's ids read from the index of its order first."""
+
+    django_paginator_class = CasePaginator
+
+
 CASE_FILTERS = [
     OpenApiParameter("status", str, enum=[*Status.values, "open"], description="A status, or open."),
     OpenApiParameter("customer", int, description="A customer id."),
@@ -363,6 +443,7 @@ class CaseViewSet(
 ):
     lookup_field = "number"
     lookup_value_regex = r"[A-Z]{2,6}-\d+"
+    pagination_class = CasePagination
 
     def get_queryset(self):
         self.require(Action.VIEW)

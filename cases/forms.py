@@ -114,18 +114,26 @@ class CaseForm(forms.ModelForm):
 
 
 class CaseFilterForm(forms.Form):
+    # key -> (ordering, label). Each ordering ends on the primary key in the direction of its first column,
+    # so it is read straight from an index of (partner, ...) in cases/models.py, however deep the page.
     SORTS = {
-        "-created": ("-created_at", _("Newest first")),
-        "created": ("created_at", _("Oldest first")),
-        "-updated": ("-updated_at", _("Recently updated")),
-        "severity": ("severity", _("Severity")),
-        "number": ("number", _("Number")),
+        "-created": (("-created_at", "-pk"), _("Newest first")),
+        "created": (("created_at", "pk"), _("Oldest first")),
+        "-updated": (("-updated_at", "-pk"), _("Recently updated")),
+        "severity": (("severity", "-created_at", "-pk"), _("Severity")),
+        "number": (("number",), _("Number")),
     }
 
     q = forms.CharField(label=_("Search"), required=False, max_length=100)
     status = forms.ChoiceField(label=_("Status"), required=False)
     category = forms.ChoiceField(label=_("Category"), required=False)
-    customer = forms.ModelChoiceField(label=_("Customer"), required=False, queryset=Customer.objects.none())
+    # The customer picker: the chosen customer's id (set by the picker, or by a link such as the customer
+    # page's), and the text typed into it, which narrows the list by name when no customer was picked (so the
+    # filter works without JavaScript too).
+    customer = forms.ModelChoiceField(
+        label=_("Customer"), required=False, queryset=Customer.objects.none(), widget=forms.HiddenInput
+    )
+    customer_name = forms.CharField(label=_("Customer"), required=False, max_length=100)
     assignee = forms.ModelChoiceField(label=_("Assignee"), required=False, queryset=None)
     escalated = forms.ChoiceField(
         label=_("Escalated"), required=False, choices=[("", _("Any")), ("yes", _("Yes")), ("no", _("No"))]
@@ -141,10 +149,15 @@ class CaseFilterForm(forms.Form):
             *Status.choices,
         ]
         self.fields["category"].choices = [("", _("Any")), *Category.choices]
-        self.fields["customer"].queryset = Customer.objects.for_partner(partner)
-        self.fields["assignee"].queryset = _members(partner)
+        self.fields["customer"].queryset = Customer.objects.for_partner(partner).only("pk", "company_name")
+        self.fields["assignee"].queryset = _members(partner).only("pk", "full_name", "email")
         self.fields["assignee"].label_from_instance = lambda u: u.get_full_name()
-        self.fields["sort"].choices = [(key, label) for key, (_field, label) in self.SORTS.items()]
+        self.fields["sort"].choices = [(key, label) for key, (_order, label) in self.SORTS.items()]
+
+    def ordering(self) -> tuple[str, ...]:
+        """The ordering the (cleaned) sort asks for: newest first unless another was chosen."""
+        key = getattr(self, "cleaned_data", {}).get("sort") or "-created"
+        return self.SORTS.get(key, self.SORTS["-created"])[0]
 
 
 class EscalateForm(forms.Form):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from functools import cache
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.urls import reverse
-from django.utils import timezone
+from django.urls import get_script_prefix, reverse
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from cases.currencies import CURRENCY_CHOICES, MINOR_UNITS, format_amount, is_currency
@@ -322,6 +323,47 @@ class CaseQuerySet(models.QuerySet["Case"]):
     def with_list_columns(self) -> CaseQuerySet:
         return self.select_related("customer", "assignee")
 
+    def rows(self) -> models.QuerySet:
+        """The columns of a list of cases (templates/cases/_case_rows.html), as plain dicts."""
+        return self.values(*ROW_COLUMNS)
+
+
+# What a list of cases shows: number, title, customer, status, severity, assignee, opened.
+ROW_COLUMNS = (
+    "number",
+    "title",
+    "status",
+    "severity",
+    "created_at",
+    "customer_id",
+    "customer__company_name",
+    "assignee__full_name",
+    "assignee__email",
+)
+
+
+@cache
+def _labels(choices: type[models.Choices], language: str) -> dict[str, str]:
+    with translation.override(language):
+        return {value: str(label) for value, label in choices.choices}
+
+
+def labels(choices: type[models.Choices]) -> dict[str, str]:
+    """The choices' labels by value in the active language, made once per language: a page with a timeline
+    shows dozens of them, and get_FOO_display() rebuilds the whole table for each."""
+    return _labels(choices, translation.get_language() or settings.LANGUAGE_CODE)
+
+
+@cache
+def _case_url_prefix(language: str, script_prefix: str) -> str:
+    with translation.override(language):
+        return reverse("cases:detail", kwargs={"number": "0"})[: -len("0/")]
+
+
+def case_url(number: str) -> str:
+    """A case's page, without a reverse() for each row of a list (the URLs are fixed while a process runs)."""
+    return f"{_case_url_prefix(translation.get_language(), get_script_prefix())}{number}/"
+
 
 class Case(models.Model):
     """A billing case a partner opened on behalf of one of its customers."""
@@ -397,11 +439,14 @@ class Case(models.Model):
         verbose_name_plural = _("cases")
         ordering = ["-created_at", "-pk"]
         indexes = [
-            models.Index(fields=["partner", "-created_at"], name="case_partner_created"),
+            # The case list reads a page of ids straight from the index of its sort (cases.views.case_list).
+            models.Index(fields=["partner", "-created_at", "-id"], name="case_partner_created_id"),
             # Status filters and counts; with the due time, the dashboard's "response at risk" panel and count
             # read the few new cases due soonest straight from the index, already in order.
             models.Index(fields=["partner", "status", "first_response_due"], name="case_partner_status_due"),
-            models.Index(fields=["partner", "-updated_at"], name="case_partner_updated"),
+            models.Index(fields=["partner", "-updated_at", "-id"], name="case_partner_updated_id"),
+            models.Index(fields=["partner", "severity", "-created_at", "-id"], name="case_partner_severity"),
+            models.Index(fields=["partner", "number"], name="case_partner_number"),
             # "Resolved this week" on the dashboard.
             models.Index(fields=["partner", "resolved_at"], name="case_partner_resolved"),
             # The dashboard's satisfaction average joins the partner's case ids; this covers them.
@@ -412,7 +457,7 @@ class Case(models.Model):
         return f"{self.number} {self.title}"
 
     def get_absolute_url(self) -> str:
-        return reverse("cases:detail", kwargs={"number": self.number})
+        return case_url(self.number)
 
     def clean(self) -> None:
         """Field rules shared by the web form, the API and the services."""
@@ -525,24 +570,27 @@ class CaseEvent(models.Model):
 
     def details(self) -> list[tuple[str, str]]:
         """The event's data as (label, readable value) pairs for the timeline."""
-        labels = {
-            "target": (_("Escalated to"), EscalationTarget),
-            "vehicle": (_("Support vehicle"), SupportVehicle),
-            "severity": (_("Severity"), None),
-            "support_request_number": (_("Support request number"), None),
-            "outcome": (_("Outcome"), Outcome),
-            "credit_amount": (_("Credit amount"), None),
-            "assignee": (_("Assignee"), None),
-        }
         pairs = []
-        for key, (label, choices) in labels.items():
+        for key, (label, choices) in EVENT_DETAILS.items():
             value = self.data.get(key)
             if value in (None, ""):
                 continue
             if choices is not None and value in choices.values:
-                value = choices(value).label
+                value = labels(choices)[value]
             pairs.append((str(label), str(value)))
         return pairs
+
+
+# What a timeline event's data may hold: key -> (label, the choices its value is one of).
+EVENT_DETAILS = {
+    "target": (_("Escalated to"), EscalationTarget),
+    "vehicle": (_("Support vehicle"), SupportVehicle),
+    "severity": (_("Severity"), None),
+    "support_request_number": (_("Support request number"), None),
+    "outcome": (_("Outcome"), Outcome),
+    "credit_amount": (_("Credit amount"), None),
+    "assignee": (_("Assignee"), None),
+}
 
 
 def attachment_path(instance: Attachment, filename: str) -> str:

@@ -18,6 +18,7 @@ urlpatterns = [
     path("cases/<str:number>/notifications/<int:pk>/resend/", views.notification_resend, name="resend"),
     path("cases/<str:number>/<str:transition>/", views.case_transition, name="transition"),
     path("customers/", views.customer_list, name="customers"),
+    path("customers/search/", views.customer_search, name="customer_search"),
     path("customers/<int:pk>/", views.customer_detail, name="customer"),
     path(
         "customers/<int:pk>/subscriptions/<int:subscription_pk>/<str:action>/",

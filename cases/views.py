@@ -9,8 +9,8 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Avg, Count, Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
@@ -41,13 +41,16 @@ from cases.models import (
     Case,
     Customer,
     CustomerAnswer,
+    EventKind,
     Membership,
     Notification,
     Status,
     Subscription,
     SubscriptionStatus,
     Transition,
+    labels,
 )
+from cases.paging import CaseRowsPaginator
 from cases.permissions import Action, allowed_actions
 from cases.tokens import AnswerLinkError, read_token
 
@@ -59,25 +62,6 @@ def _can(request: HttpRequest) -> frozenset[str]:
 
 
 # --- Dashboard and list ----------------------------------------------------------------------------
-
-
-# The columns the case rows (templates/cases/_case_rows.html) show; the rest of a case stays in the database.
-ROW_FIELDS = (
-    "number",
-    "title",
-    "status",
-    "severity",
-    "created_at",
-    "customer",
-    "customer__company_name",
-    "assignee",
-    "assignee__full_name",
-    "assignee__email",
-)
-
-
-def _rows(cases):
-    return cases.with_list_columns().only(*ROW_FIELDS)
 
 
 @require_safe
@@ -105,8 +89,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         rating__isnull=False,
         created_at__gte=now - datetime.timedelta(days=90),
     ).aggregate(average=Avg("rating"), count=Count("pk"))
-    mine = _rows(cases.open().filter(assignee=request.user)).order_by("first_response_due")[:10]
-    at_risk = _rows(cases.response_at_risk(now)).order_by("first_response_due")[:10]
+    mine = cases.open().filter(assignee=request.user).order_by("first_response_due").rows()[:10]
+    at_risk = cases.response_at_risk(now).order_by("first_response_due").rows()[:10]
     return render(
         request,
         "cases/dashboard.html",
@@ -117,12 +101,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "at_risk": at_risk,
             "can": _can(request),
             "now": now,
+            "statuses": labels(Status),
         },
     )
 
 
 def _filtered_cases(request: HttpRequest, form: CaseFilterForm):
-    cases = _rows(Case.objects.for_partner(request.membership.partner))
+    cases = Case.objects.for_partner(request.membership.partner)
     if form.is_bound:
         form.is_valid()  # fills cleaned_data with the filters that are valid
     # A bad value in one filter drops that filter only; the valid ones still apply.
@@ -143,14 +128,15 @@ def _filtered_cases(request: HttpRequest, form: CaseFilterForm):
         cases = cases.filter(category=data["category"])
     if data["customer"]:
         cases = cases.filter(customer=data["customer"])
+    elif data["customer_name"]:  # typed without picking one (no JavaScript): every customer it names
+        cases = cases.filter(customer__company_name__icontains=data["customer_name"])
     if data["assignee"]:
         cases = cases.filter(assignee=data["assignee"])
     if data["escalated"] == "yes":
         cases = cases.exclude(escalation_target="")
     elif data["escalated"] == "no":
         cases = cases.filter(escalation_target="")
-    order = CaseFilterForm.SORTS.get(data["sort"] or "-created", CaseFilterForm.SORTS["-created"])[0]
-    return cases.order_by(order, "-pk")
+    return cases.order_by(*form.ordering())
 
 
 @require_safe
@@ -158,9 +144,10 @@ def _filtered_cases(request: HttpRequest, form: CaseFilterForm):
 def case_list(request: HttpRequest) -> HttpResponse:
     require(request.membership, Action.VIEW)
     form = CaseFilterForm(request.GET or None, partner=request.membership.partner)
-    page = Paginator(_filtered_cases(request, form), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CaseRowsPaginator(_filtered_cases(request, form), PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    picked = form.cleaned_data.get("customer") if form.is_bound else None
     return render(
         request,
         "cases/case_list.html",
@@ -169,6 +156,8 @@ def case_list(request: HttpRequest) -> HttpResponse:
             "page": page,
             "query": query.urlencode(),
             "can": _can(request),
+            "statuses": labels(Status),
+            "customer_name": picked.company_name if picked else form["customer_name"].value() or "",
         },
     )
 
@@ -213,24 +202,42 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
         "attachment_form": AttachmentForm(),
     }
     defaults.update(forms)
+    # The customer's answers come with the notifications they answer (one query for both).
+    notifications = list(case.notifications.select_related("answer"))
+    answers = sorted(
+        (n.answer for n in notifications if _answered(n)), key=lambda a: a.created_at, reverse=True
+    )
     return {
         "case": case,
         "events": case.events.select_related("actor"),
         "attachments": case.attachments.all(),
-        "notifications": case.notifications.all(),
+        "notifications": notifications,
+        "answers": answers,
         "transitions": services.available_transitions(case, request.membership),
+        "statuses": labels(Status),
+        "event_kinds": labels(EventKind),
         "can": _can(request),
         "now": timezone.now(),
         **defaults,
     }
 
 
+def _answered(notification: Notification) -> bool:
+    try:
+        return notification.answer is not None
+    except CustomerAnswer.DoesNotExist:
+        return False
+
+
 def _case(request: HttpRequest, number: str) -> Case:
-    return get_for_partner(
-        request.membership,
-        Case,
-        number=number,
+    """The member's case with what its page shows of its relations (customer, people, subscription)."""
+    partner = request.membership.partner
+    cases = Case.objects.for_partner(partner).select_related(
+        "customer", "assignee", "subscription", "resolved_by"
     )
+    case = get_object_or_404(cases, number=number)
+    case.partner = partner  # the same row, already read with the membership
+    return case
 
 
 @require_safe
@@ -429,12 +436,34 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     return render(request, "cases/customer_list.html", {"page": page, "query": query, "can": _can(request)})
 
 
+CUSTOMER_SEARCH_LIMIT = 20
+
+
+@require_safe
+@partner_view
+def customer_search(request: HttpRequest) -> JsonResponse:
+    """The customer picker's suggestions: the partner's customers whose name or tenant contains q."""
+    require(request.membership, Action.VIEW)
+    query = request.GET.get("q", "").strip()[:100]
+    customers = Customer.objects.for_partner(request.membership.partner).order_by("company_name", "pk")
+    if query:
+        customers = customers.filter(Q(company_name__icontains=query) | Q(tenant_domain__icontains=query))
+    results = [
+        {"id": pk, "name": name, "tenant": tenant}
+        for pk, name, tenant in customers.values_list("pk", "company_name", "tenant_domain")[
+            :CUSTOMER_SEARCH_LIMIT
+        ]
+    ]
+    return JsonResponse({"results": results}, json_dumps_params={"ensure_ascii": False})
+
+
 def _customer_context(request: HttpRequest, customer: Customer, **forms: Any) -> dict[str, Any]:
     return {
         "customer": customer,
         "partner": request.membership.partner,
         "subscriptions": customer.subscriptions.prefetch_related("events__actor"),
-        "cases": customer.cases.with_list_columns()[:20],
+        "cases": customer.cases.order_by("-created_at", "-pk").rows()[:20],
+        "statuses": labels(Status),
         "can": _can(request),
         "suspend_form": forms.get("suspend_form") or SuspendForm(),
         "blank_suspend_form": SuspendForm(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 
 from django.conf import settings
@@ -82,6 +83,8 @@ class Article(models.Model):
         verbose_name_plural = _("guidance articles")
         ordering = ["cloud", "slug"]
         constraints = [models.UniqueConstraint(fields=["slug", "cloud"], name="guidance_article_slug_cloud")]
+        # A cloud's articles in order: the list page and an article's "More guidance".
+        indexes = [models.Index(fields=["cloud", "slug"], name="guidance_article_cloud_slug")]
 
     def __str__(self) -> str:
         return f"{self.slug} ({self.get_cloud_display()})"
@@ -142,6 +145,9 @@ class Translation(models.Model):
     imported_at = models.DateTimeField(_("imported"), null=True, blank=True)
     imported_digest = models.CharField(max_length=64, blank=True, editable=False)
     has_segments = models.BooleanField(_("has aligned English"), default=False)
+    # A digest of the segments (segments_digest()), written with them: the bilingual page's rendering is
+    # stored under it, so a page finds its rendering without reading the segments.
+    segments_digest = models.CharField(max_length=64, blank=True, editable=False)
     reviewed = models.BooleanField(_("reviewed"), default=False)
     reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
     reviewed_by = models.ForeignKey(
@@ -191,6 +197,11 @@ class Translation(models.Model):
         return bool(self.imported_digest) and self.imported_digest != self.article.content_digest(
             self.language
         )
+
+
+def segments_digest(pairs: list[tuple[str, str]]) -> str:
+    """The digest of a translation's (translation, English) pairs, in their order."""
+    return hashlib.sha256(json.dumps(pairs, ensure_ascii=False).encode()).hexdigest()
 
 
 class Segment(models.Model):

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache as once
 
 from django.conf import settings
 from django.core.cache import cache
-from django.urls import NoReverseMatch, reverse
+from django.db.models import BooleanField, ExpressionWrapper, F, FilteredRelation, Q
+from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.utils import translation as i18n
 
-from guidance.models import Article, Translation
+from guidance.models import Article, Translation, segments_digest
 from guidance.rendering import Heading, render_markdown
 
 ENGLISH = "en"
@@ -49,6 +51,7 @@ class ArticlePage:
     bilingual: bool
     can_be_bilingual: bool
     aligned: int
+    related: list[dict[str, str]] = field(default_factory=list)  # "More guidance": title and url
 
     @property
     def missing(self) -> bool:
@@ -63,24 +66,25 @@ class ArticlePage:
         return bool(self.translation and not self.missing and self.translation.is_outdated)
 
 
-def _existing_slugs(cloud: str, slugs: set[str]) -> set[str]:
-    if not slugs:
-        return set()
-    return set(Article.objects.for_cloud(cloud).filter(slug__in=slugs).values_list("slug", flat=True))
-
-
 def _resolve(slug: str, cloud: str, language: str, existing: set[str]) -> str | None:
     """A DocFX slug's portal page: a workflow page, an article of the same cloud, or nothing."""
-    with i18n.override(language):
-        page = PORTAL_PAGES.get(slug)
-        if page:
+    page = PORTAL_PAGES.get(slug)
+    if page:
+        with i18n.override(language):
             try:
                 return reverse(page)
             except NoReverseMatch:
                 pass
-        if slug in existing:
-            return reverse("guidance:article", kwargs={"cloud": cloud, "slug": slug})
+    if slug in existing:
+        return article_url(cloud, slug, language)
     return None
+
+
+def _existing_slugs(cloud: str, slugs: set[str]) -> set[str]:
+    if not slugs:
+        return set()
+    articles = Article.objects.for_cloud(cloud).filter(slug__in=slugs).order_by()
+    return set(articles.values_list("slug", flat=True))
 
 
 class _RecordingResolver:
@@ -95,45 +99,79 @@ class _RecordingResolver:
     def __call__(self, slug: str) -> str | None:
         if slug not in self.answers:
             if self._existing is None:
-                self._existing = set(Article.objects.for_cloud(self.cloud).values_list("slug", flat=True))
+                slugs = Article.objects.for_cloud(self.cloud).order_by().values_list("slug", flat=True)
+                self._existing = set(slugs)
             self.answers[slug] = _resolve(slug, self.cloud, self.language, self._existing)
         return self.answers[slug]
 
 
-def _links_hold(answers: dict[str, str | None], cloud: str, language: str) -> bool:
-    """Whether every link of a stored rendering still resolves as it did when it was rendered."""
-    existing = _existing_slugs(cloud, set(answers))
-    return all(_resolve(slug, cloud, language, existing) == url for slug, url in answers.items())
-
-
-def _html_key(body: str, language: str, cloud: str, segments: list[tuple[str, str]]) -> str:
-    made_from = json.dumps([RENDERER_VERSION, language, cloud, body, segments], ensure_ascii=False)
+def _html_key(body: str, language: str, cloud: str, segments_version: str) -> str:
+    made_from = json.dumps([RENDERER_VERSION, language, cloud, body, segments_version], ensure_ascii=False)
     return "guidance:html:" + hashlib.sha256(made_from.encode()).hexdigest()
+
+
+@dataclass
+class Rendering:
+    html: str
+    toc: list[Heading]
+    aligned: int
+    links: dict[str, str | None]  # what each linked slug resolved to
+
+    def holds(self, cloud: str, language: str, existing: set[str]) -> bool:
+        """Whether every link still resolves as it did (existing: which of its slugs are articles now)."""
+        return all(_resolve(slug, cloud, language, existing) == url for slug, url in self.links.items())
+
+
+def stored_rendering(body: str, *, cloud: str, language: str, segments_version: str) -> Rendering | None:
+    stored = cache.get(_html_key(body, language, cloud, segments_version))
+    return Rendering(*stored) if stored is not None else None
+
+
+def render_and_store(
+    body: str, *, cloud: str, language: str, segments: list[tuple[str, str]], segments_version: str
+) -> Rendering:
+    resolver = _RecordingResolver(cloud, language)
+    with i18n.override(language):  # alert labels ("Note", "Important") are in the page's language
+        rendered = render_markdown(body, resolve_link=resolver, segments=segments)
+    rendering = Rendering(rendered.html, rendered.toc, rendered.aligned, resolver.answers)
+    key = _html_key(body, language, cloud, segments_version)
+    cache.set(key, (rendering.html, rendering.toc, rendering.aligned, rendering.links), HTML_TIMEOUT)
+    return rendering
 
 
 def rendered_html(
     body: str, *, cloud: str, language: str, segments: list[tuple[str, str]]
 ) -> tuple[str, list[Heading], int]:
     """The body as safe HTML with its table of contents and aligned count: from the cache when it holds."""
-    key = _html_key(body, language, cloud, segments)
-    stored = cache.get(key)
-    if stored is not None:
-        html, toc, aligned, answers = stored
-        if _links_hold(answers, cloud, language):
-            return html, toc, aligned
-    resolver = _RecordingResolver(cloud, language)
-    rendered = render_markdown(body, resolve_link=resolver, segments=segments)
-    cache.set(key, (rendered.html, rendered.toc, rendered.aligned, resolver.answers), HTML_TIMEOUT)
-    return rendered.html, rendered.toc, rendered.aligned
+    version = segments_digest(segments) if segments else ""
+    stored = stored_rendering(body, cloud=cloud, language=language, segments_version=version)
+    if stored is not None and stored.holds(cloud, language, _existing_slugs(cloud, set(stored.links))):
+        return stored.html, stored.toc, stored.aligned
+    rendering = render_and_store(
+        body, cloud=cloud, language=language, segments=segments, segments_version=version
+    )
+    return rendering.html, rendering.toc, rendering.aligned
 
 
 def _text(article: Article, name: str, language: str) -> str:
     return getattr(article, f"{name}_{language.replace('-', '_')}") or ""
 
 
-def article_page(article: Article, language: str, *, bilingual: bool = False) -> ArticlePage:
-    """Assemble the page for article in language, falling back to English when it has no translation."""
-    translations = {t.language: t for t in article.translations.all()}
+def _translations(article: Article) -> dict[str, Translation]:
+    """The article's translations by language: those page_article read with it, else all of them."""
+    if hasattr(article, "page_translations"):
+        return article.page_translations
+    return {t.language: t for t in article.translations.all()}
+
+
+def article_page(
+    article: Article, language: str, *, bilingual: bool = False, related: bool = False
+) -> ArticlePage:
+    """Assemble the page for article in language, falling back to English when it has no translation.
+
+    related: also find the "More guidance" list (in the same query that checks the stored rendering's links).
+    """
+    translations = _translations(article)
     translation = translations.get(language)
     content_language = language if translation and _text(article, "body", language) else ENGLISH
     translation = translations.get(content_language)
@@ -141,14 +179,25 @@ def article_page(article: Article, language: str, *, bilingual: bool = False) ->
         content_language != ENGLISH and translation is not None and translation.has_segments
     )
     bilingual = bilingual and can_be_bilingual
+    body = _text(article, "body", content_language)
+    cloud = article.cloud
+    version = translation.segments_digest if bilingual else ""
 
-    segments = list(translation.segments.values_list("target", "source")) if bilingual and translation else []
-    with i18n.override(language):  # alert labels ("Note", "Important") are in the page's language
-        html, toc, aligned = rendered_html(
-            _text(article, "body", content_language),
-            cloud=article.cloud,
-            language=language,
-            segments=segments,
+    stored = stored_rendering(body, cloud=cloud, language=language, segments_version=version)
+    linked = set(stored.links) if stored is not None else set()
+    if related:
+        others, existing = related_and_existing(article, language, linked)
+    else:
+        others, existing = [], _existing_slugs(cloud, linked)
+    rendering = stored
+    if rendering is None or not rendering.holds(cloud, language, existing):
+        segments = (
+            list(translation.segments.order_by("position").values_list("target", "source"))
+            if bilingual
+            else []
+        )
+        rendering = render_and_store(
+            body, cloud=cloud, language=language, segments=segments, segments_version=version
         )
     return ArticlePage(
         article=article,
@@ -157,17 +206,23 @@ def article_page(article: Article, language: str, *, bilingual: bool = False) ->
         translation=translation,
         title=_text(article, "title", content_language) or article.slug,
         description=_text(article, "description", content_language),
-        html=html,
-        toc=toc,
+        html=rendering.html,
+        toc=rendering.toc,
         bilingual=bilingual,
         can_be_bilingual=can_be_bilingual,
-        aligned=aligned,
+        aligned=rendering.aligned,
+        related=others,
     )
 
 
 def available_languages(article: Article) -> list[str]:
-    """Configured languages in which the article has its own text."""
-    return [code for code, _name in settings.LANGUAGES if _text(article, "body", code)]
+    """Configured languages in which the article has its own text (page_article reads it as a column)."""
+
+    def has(code: str) -> bool:
+        column = f"has_text_{_suffix(code)}"
+        return bool(getattr(article, column) if hasattr(article, column) else _text(article, "body", code))
+
+    return [code for code, _name in settings.LANGUAGES if has(code)]
 
 
 @dataclass
@@ -198,23 +253,96 @@ def article_summary(article: Article, language: str) -> ArticleSummary:
     )
 
 
-# --- The related list --------------------------------------------------------------------------------
+# --- Addresses, and the related list ------------------------------------------------------------------
 
 
-def _summary_fields(language: str) -> list[str]:
-    suffixes = {language.replace("-", "_"), ENGLISH}
-    fields = ["id", "slug", "cloud"]
-    for suffix in sorted(suffixes):
-        fields += [f"title_{suffix}", f"description_{suffix}"]
-    return [*fields, f"body_{language.replace('-', '_')}"]
+@once
+def _article_url_prefix(language: str, script_prefix: str) -> str:
+    with i18n.override(language):
+        return reverse("guidance:article", kwargs={"cloud": "c", "slug": "s"})[: -len("c/s/")]
 
 
-def related_summaries(article: Article, language: str) -> list[ArticleSummary]:
-    """The first articles of the same cloud but this one: the "More guidance" list of an article page."""
-    candidates = (
-        Article.objects.for_cloud(article.cloud)
-        .exclude(pk=article.pk)
-        .only(*_summary_fields(language))
-        .prefetch_related("translations")[:RELATED_COUNT]
+def article_url(cloud: str, slug: str, language: str | None = None) -> str:
+    """An article's page in a language (the active one by default), without a reverse() each time."""
+    prefix = _article_url_prefix(language or i18n.get_language(), get_script_prefix())
+    return f"{prefix}{cloud}/{slug}/"
+
+
+def _suffix(language: str) -> str:
+    return language.replace("-", "_")
+
+
+def has_text(language: str) -> ExpressionWrapper:
+    """Whether an article has its own body in a language, as a column (without reading the body)."""
+    return ExpressionWrapper(Q(**{f"body_{_suffix(language)}__gt": ""}), output_field=BooleanField())
+
+
+def related_and_existing(
+    article: Article, language: str, linked: set[str]
+) -> tuple[list[dict[str, str]], set[str]]:
+    """The "More guidance" list (the first articles of the cloud but this one, titled in the reader's language
+    where the article has it) and which of the linked slugs are articles of the cloud: one query."""
+    title = f"title_{_suffix(language)}"
+    cloud = article.cloud
+    articles = Article.objects.for_cloud(cloud)
+    first = articles.exclude(pk=article.pk).order_by("slug").values("pk")[:RELATED_COUNT]
+    listed = Q(pk__in=first)
+    rows = (
+        articles.filter(listed | Q(slug__in=linked) if linked else listed)
+        .annotate(own=has_text(language), listed=ExpressionWrapper(listed, output_field=BooleanField()))
+        .annotate(english=F("title_en"))
+        .order_by("slug")
+        .values_list("slug", title, "english", "own", "listed")
     )
-    return [article_summary(candidate, language) for candidate in candidates]
+    related, existing = [], set()
+    for slug, translated, english, own, is_listed in rows:
+        existing.add(slug)
+        if is_listed:
+            related.append(
+                {"title": (own and translated) or english or slug, "url": article_url(cloud, slug)}
+            )
+    return related, existing & linked
+
+
+# What an article page shows of its translations (in the page's language and in English).
+PAGE_TRANSLATION_FIELDS = (
+    "id",
+    "translation_type",
+    "source_hash",
+    "has_segments",
+    "segments_digest",
+    "reviewed",
+)
+
+
+def page_article(cloud: str, slug: str, language: str) -> Article:
+    """The article for its page in a language, in one query: only the text of that language and English,
+    whether it has its own text in each language (for the alternates), and its translations in those two
+    languages (as article.page_translations)."""
+    codes = sorted({language, ENGLISH})
+    fields = ["id", "slug", "cloud", "source_hash", "updated_at"]
+    for code in codes:
+        fields += [f"{name}_{_suffix(code)}" for name in ("title", "description", "body")]
+    relations = {
+        f"tr_{_suffix(code)}": FilteredRelation("translations", condition=Q(translations__language=code))
+        for code in codes
+    }
+    columns = {
+        f"{relation}_{name}": F(f"{relation}__{name}")
+        for relation in relations
+        for name in PAGE_TRANSLATION_FIELDS
+    }
+    article = (
+        Article.objects.only(*fields)
+        .annotate(**{f"has_text_{_suffix(code)}": has_text(code) for code, _name in settings.LANGUAGES})
+        .annotate(**relations)
+        .annotate(**columns)
+        .get(cloud=cloud, slug=slug)
+    )
+    article.page_translations = {}
+    for code in codes:
+        relation = f"tr_{_suffix(code)}"
+        values = {name: getattr(article, f"{relation}_{name}") for name in PAGE_TRANSLATION_FIELDS}
+        if values["id"] is not None:
+            article.page_translations[code] = Translation(article=article, language=code, **values)
+    return article

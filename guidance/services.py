@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from guidance.docfx import DocfxError, ParsedArticle, first_heading
-from guidance.models import Article, Cloud, Segment, Translation, TranslationType
+from guidance.models import Article, Cloud, Segment, Translation, TranslationType, segments_digest
 
 ENGLISH = "en"
 
@@ -270,6 +270,9 @@ def _save_translation(article: Article, translation: Translation | None, version
     translation.source_hash = version.source_hash
     translation.source_path = version.path
     translation.has_segments = bool(version.segments)
+    translation.segments_digest = segments_digest(
+        [(target, source) for _sid, source, target in version.segments]
+    )
     translation.imported_at = now
     translation.imported_digest = article.content_digest(version.language)
     if text_changed:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
-from django.urls import reverse
+from django.shortcuts import render
 from django.utils import translation as i18n
 from django.views.decorators.http import require_safe
 
@@ -54,38 +52,27 @@ def article_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-# The case-folded copies of the text serve the search only; an article page never reads them.
-SEARCH_FIELDS = (
-    "search_text",
-    *(f"search_text_{code.replace('-', '_')}" for code, _name in settings.LANGUAGES),
-)
-
-
 @require_safe
 def article_detail(request: HttpRequest, cloud: str, slug: str) -> HttpResponse:
     if cloud not in Cloud.values:
         raise Http404
     language = i18n.get_language()
     bilingual = request.GET.get("bilingual") == "1"
-
-    article = get_object_or_404(
-        Article.objects.defer(*SEARCH_FIELDS).prefetch_related("translations"), cloud=cloud, slug=slug
-    )
-    page = article_page(article, language, bilingual=bilingual)
-    alternates = []
-    for code in available_languages(article):
-        with i18n.override(code):
-            alternates.append({"code": code, "url": request.build_absolute_uri(article.get_absolute_url())})
-    with i18n.override(ENGLISH):
-        english_url = article.get_absolute_url()
+    try:
+        article = reading.page_article(cloud, slug, language)
+    except Article.DoesNotExist:
+        raise Http404 from None
+    page = article_page(article, language, bilingual=bilingual, related=True)
+    base = request.build_absolute_uri("/")[:-1]
     context = {
         "page": page,
         "article": article,
-        "alternates": alternates,
-        "english_url": english_url,
-        "toggle_url": reverse("guidance:article", kwargs={"cloud": cloud, "slug": slug})
-        + ("" if page.bilingual else "?bilingual=1"),
-        "languages": dict(settings.LANGUAGES),
-        "related": reading.related_summaries(article, language),
+        "alternates": [
+            {"code": code, "url": base + reading.article_url(cloud, slug, code)}
+            for code in available_languages(article)
+        ],
+        "english_url": reading.article_url(cloud, slug, ENGLISH),
+        "toggle_url": reading.article_url(cloud, slug) + ("" if page.bilingual else "?bilingual=1"),
+        "related": page.related,
     }
     return render(request, "guidance/article_detail.html", context)

@@ -28,11 +28,10 @@ LAST_USED_RESOLUTION = datetime.timedelta(minutes=1)
 
 def _active_token(key_hash: str) -> ApiToken | None:
     """The unrevoked token for key_hash with its user, the user's membership and partner: one query."""
-    return (
-        ApiToken.objects.select_related(f"user__{WITH_MEMBERSHIP}")
-        .filter(key_hash=key_hash, revoked_at__isnull=True)
-        .first()
+    tokens = ApiToken.objects.select_related(f"user__{WITH_MEMBERSHIP}").filter(
+        key_hash=key_hash, revoked_at__isnull=True
     )
+    return next(iter(tokens.order_by()[:1]), None)  # the hash is unique: no order to ask for
 
 
 class BearerTokenAuthentication(BaseAuthentication):

@@ -12,8 +12,10 @@ import secrets
 from pathlib import Path
 
 import environ
+import jinja2
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from django_jinja.builtins import DEFAULT_EXTENSIONS as DJANGO_JINJA_EXTENSIONS
 
 from portal.env import REDIS_SCHEMES, Env
 
@@ -72,6 +74,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Its makemessages also finds the strings of the Jinja2 templates ({% trans %} blocks).
+    "django_jinja",
     "portal",
     "guidance",
     "cases",
@@ -97,10 +101,45 @@ ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
 ASGI_APPLICATION = "portal.asgi.application"
 
+# The portal's own pages (templates/) are Jinja2 through django-jinja: the template language was most of
+# every page's cost (docs/benchmarks.md). Django admin and the API documentation keep their Django templates.
+# Text templates (.txt: e-mail subjects and bodies) are not HTML-escaped; everything else is.
 TEMPLATES = [
     {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "BACKEND": "django_jinja.jinja2.Jinja2",
+        "NAME": "jinja2",
         "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {
+            "match_extension": None,
+            "autoescape": jinja2.select_autoescape(["html"], default_for_string=True, default=False),
+            "undefined": "jinja2.ChainableUndefined",
+            "keep_trailing_newline": True,
+            "policies": {"ext.i18n.trimmed": True},
+            "context_processors": [
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "portal.context_processors.navigation",
+            ],
+            "globals": {
+                "language_choices": "portal.templating.language_choices",
+                "language_name": "portal.templating.language_name",
+                "hreflang": "portal.templating.hreflang",
+                "case_url": "cases.models.case_url",
+            },
+            "filters": {
+                "date": "portal.templating.date",
+                "filesize": "django.template.defaultfilters.filesizeformat",
+            },
+            "extensions": [
+                "portal.templating.CsrfExtension" if name.endswith(".CsrfExtension") else name
+                for name in DJANGO_JINJA_EXTENSIONS
+            ],
+        },
+    },
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -108,7 +147,6 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "portal.context_processors.navigation",
             ],
         },
     },
@@ -124,6 +162,11 @@ DATABASES = {
         CONN_HEALTH_CHECKS=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # QuerySet.iterator() (a form's model choices) reads everything in one round trip instead of declaring,
+    # fetching from and closing a server-side cursor; it also keeps the portal usable behind a transaction
+    # pooler such as PgBouncer.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["CONN_MAX_AGE"] = 0

@@ -30,6 +30,14 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("The test suite needs Redis: run `make test`, or set REDIS_URL=redis://…")
     # Hashing passwords at production strength would make each user cost ~0.3 s; tests need no such strength.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # django-jinja sends Django's template_rendered signal (so response.context works) only in debug mode.
+    for engine in settings.TEMPLATES:
+        if engine["BACKEND"] == "django_jinja.jinja2.Jinja2":
+            engine["OPTIONS"]["debug"] = True
+    from django.template import engines
+
+    engines.__dict__.pop("templates", None)
+    engines._engines = {}
     # Playwright's sync API runs an event loop in the test thread; the tests' ORM calls stay synchronous.
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 

@@ -1183,3 +1183,28 @@ def test_schema_and_docs_need_no_token_and_no_cdn(db) -> None:
     html = docs.content.decode()
     assert "cdn" not in html.lower()
     assert "/static/drf_spectacular_sidecar/" in html
+
+
+# --- The case list's representation ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_everything", [True, False], ids=["every-field-set", "empty-fields"])
+def test_case_list_representation_is_drfs_own(helpdesk_agent, customer, with_everything) -> None:
+    """CaseSerializer's direct representation gives what DRF's field-by-field one gives, value for value."""
+    from rest_framework import serializers
+
+    from cases.api import CaseSerializer
+
+    if with_everything:
+        case = open_dispute(helpdesk_agent, customer, billing_period=datetime.date(2026, 10, 1))
+        case = services.case_assign(case=case, actor=helpdesk_agent, assignee=helpdesk_agent.user)
+    else:
+        case = services.case_create(
+            actor=helpdesk_agent, customer=customer, category="billing_question", title="Q", description="?"
+        )
+    case = Case.objects.with_list_columns().get(pk=case.pk)
+    serializer = CaseSerializer()
+    assert serializer.to_representation(case) == serializers.ModelSerializer.to_representation(
+        serializer, case
+    )
+    assert list(serializer.to_representation(case)) == list(serializer.fields)

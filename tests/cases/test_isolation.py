@@ -231,6 +231,7 @@ ROUTES: dict[str, Route] = {
     "list": Route("GET", shows=lambda w: w.case.number),
     "create": Route("GET", shows=lambda w: w.customer.company_name),
     "customers": Route("GET", shows=lambda w: w.customer.company_name),
+    "customer_search": Route("GET", shows=lambda w: w.customer.company_name),
     "team": Route("GET", shows=lambda w: w.member.user.email),
     # Pages and actions on one object.
     "detail": Route("GET", _case_probes({})),
@@ -408,7 +409,8 @@ def test_contoso_user_gets_404_for_every_fabrikam_object_url(client, all_roles, 
 def test_pages_without_objects_show_no_fabrikam_data(
     client, all_roles, contoso_world, fabrikam_world
 ) -> None:
-    """Dashboard, case list, new-case form, customers and team show Contoso's data and none of Fabrikam's."""
+    """Dashboard, case list, new-case form, customers (and their search) and team show Contoso's data and
+    none of Fabrikam's."""
     now = timezone.now()
     # Make both cases qualify for every dashboard panel of the Contoso user: only the partner scope differs.
     for world in (contoso_world, fabrikam_world):
@@ -427,7 +429,7 @@ def test_pages_without_objects_show_no_fabrikam_data(
         assert route.shows(contoso_world) in content, f"{url} does not show Contoso's own data"
         assert [text for text in forbidden if text in content] == [], url
         checked.append(name)
-    assert sorted(checked) == ["create", "customers", "dashboard", "list", "team"]
+    assert sorted(checked) == ["create", "customer_search", "customers", "dashboard", "list", "team"]
 
 
 @pytest.mark.parametrize(

@@ -208,3 +208,12 @@ def test_list_query_count_does_not_grow_with_articles(client, seeded, django_ass
     assert Article.objects.count() == 3
     with django_assert_max_num_queries(4):
         client.get("/ja/guidance/")
+
+
+def test_article_page_reads_two_queries(client, seeded, django_assert_num_queries) -> None:
+    """An article page (its rendering stored) reads the article with its translations in one query, and the
+    "More guidance" list with what its links point to in another; bilingual adds nothing."""
+    for url in (GLOBAL.format(lang="ja"), GLOBAL.format(lang="ja") + "?bilingual=1"):
+        client.get(url)  # rendered and stored
+        with django_assert_num_queries(2):
+            assert client.get(url).status_code == 200

@@ -1,0 +1,72 @@
+"""What the portal's Jinja2 templates share beyond django-jinja's built-ins (url, static, csrf_token, the
+i18n tags and Django's filters): the language switcher's entries and a few helpers.
+
+The portal's pages use Jinja2 rather than Django's template language because the profile of every page said
+the template engine was most of its cost (docs/benchmarks.md). Django admin keeps its own templates.
+"""
+
+from __future__ import annotations
+
+import datetime
+from functools import cache
+
+from django.conf import settings
+from django.utils import dateformat, formats, timezone, translation
+from django.utils.translation import get_language_info
+from django_jinja.builtins import extensions as django_jinja_extensions
+from markupsafe import Markup
+
+# BCP 47 spellings for hreflang (Django's codes are lower case).
+HREFLANG = {"zh-hant": "zh-Hant", "zh-hans": "zh-Hans"}
+
+
+@cache
+def _languages_in(language: str) -> tuple[tuple[str, str, str], ...]:
+    """(code, name in that language, name in `language`) for each configured language."""
+    with translation.override(language):
+        return tuple(
+            (code, get_language_info(code)["name_local"], str(translation.gettext(name)))
+            for code, name in settings.LANGUAGES
+        )
+
+
+def language_choices() -> tuple[tuple[str, str, str], ...]:
+    """The switcher's entries for the active language (the names never change while a process runs)."""
+    return _languages_in(translation.get_language() or settings.LANGUAGE_CODE)
+
+
+def language_name(code: str) -> str:
+    """A language's name in that language (日本語, Русский)."""
+    return get_language_info(code)["name_local"]
+
+
+def hreflang(code: str) -> str:
+    return HREFLANG.get(code, code)
+
+
+class CsrfExtension(django_jinja_extensions.CsrfExtension):
+    """{% csrf_token %}, written exactly as Django's own tag writes it."""
+
+    def _render(self, csrf_token):
+        if not csrf_token or csrf_token == "NOTPROVIDED":  # noqa: S105 - django-jinja says "no token" so
+            return Markup("")
+        return Markup('<input type="hidden" name="csrfmiddlewaretoken" value="{}">').format(csrf_token)
+
+
+@cache
+def _format(name: str, language: str) -> str:
+    with translation.override(language):
+        return formats.get_format(name)
+
+
+def date(value: object, name: str = "DATE_FORMAT") -> str:
+    """Django's date filter as Django's templates apply it (an aware value shown in the current time zone),
+    with the named format looked up once per language instead of on every call."""
+    if value in (None, ""):
+        return ""
+    if isinstance(value, datetime.datetime) and timezone.is_aware(value):
+        value = timezone.localtime(value)
+    if name == "c":
+        return value.isoformat()
+    fmt = _format(name, translation.get_language() or settings.LANGUAGE_CODE) if name.isupper() else name
+    return dateformat.format(value, fmt)
