@@ -17,7 +17,7 @@ from functools import cache as once
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import BooleanField, ExpressionWrapper, F, FilteredRelation, Q
+from django.db.models import QuerySet
 from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.utils import translation as i18n
 
@@ -80,10 +80,16 @@ def _resolve(slug: str, cloud: str, language: str, existing: set[str]) -> str | 
     return None
 
 
+def _articles() -> QuerySet:
+    """Articles, read without django-modeltranslation's query rewriting: the pages name each language's
+    column themselves (title_ja), and the rewriting cost an article page more than its queries."""
+    return QuerySet(Article)
+
+
 def _existing_slugs(cloud: str, slugs: set[str]) -> set[str]:
     if not slugs:
         return set()
-    articles = Article.objects.for_cloud(cloud).filter(slug__in=slugs).order_by()
+    articles = _articles().filter(cloud=cloud, slug__in=slugs).order_by()
     return set(articles.values_list("slug", flat=True))
 
 
@@ -158,7 +164,7 @@ def _text(article: Article, name: str, language: str) -> str:
 
 
 def _translations(article: Article) -> dict[str, Translation]:
-    """The article's translations by language: those page_article read with it, else all of them."""
+    """The article's translations by language (read by page_article, or prefetched)."""
     if hasattr(article, "page_translations"):
         return article.page_translations
     return {t.language: t for t in article.translations.all()}
@@ -216,13 +222,10 @@ def article_page(
 
 
 def available_languages(article: Article) -> list[str]:
-    """Configured languages in which the article has its own text (page_article reads it as a column)."""
-
-    def has(code: str) -> bool:
-        column = f"has_text_{_suffix(code)}"
-        return bool(getattr(article, column) if hasattr(article, column) else _text(article, "body", code))
-
-    return [code for code, _name in settings.LANGUAGES if has(code)]
+    """Configured languages in which the article has a page of its own: a translation (and its text)."""
+    if hasattr(article, "page_translations"):  # page_article: the texts of the other languages are not read
+        return [code for code, _name in settings.LANGUAGES if code in article.page_translations]
+    return [code for code, _name in settings.LANGUAGES if _text(article, "body", code)]
 
 
 @dataclass
@@ -272,39 +275,25 @@ def _suffix(language: str) -> str:
     return language.replace("-", "_")
 
 
-def has_text(language: str) -> ExpressionWrapper:
-    """Whether an article has its own body in a language, as a column (without reading the body)."""
-    return ExpressionWrapper(Q(**{f"body_{_suffix(language)}__gt": ""}), output_field=BooleanField())
-
-
 def related_and_existing(
     article: Article, language: str, linked: set[str]
 ) -> tuple[list[dict[str, str]], set[str]]:
     """The "More guidance" list (the first articles of the cloud but this one, titled in the reader's language
-    where the article has it) and which of the linked slugs are articles of the cloud: one query."""
+    where the article has it) and which of the linked slugs are articles of the cloud (a second query only
+    when the article links to others)."""
     title = f"title_{_suffix(language)}"
     cloud = article.cloud
-    articles = Article.objects.for_cloud(cloud)
-    first = articles.exclude(pk=article.pk).order_by("slug").values("pk")[:RELATED_COUNT]
-    listed = Q(pk__in=first)
-    rows = (
-        articles.filter(listed | Q(slug__in=linked) if linked else listed)
-        .annotate(own=has_text(language), listed=ExpressionWrapper(listed, output_field=BooleanField()))
-        .annotate(english=F("title_en"))
-        .order_by("slug")
-        .values_list("slug", title, "english", "own", "listed")
-    )
-    related, existing = [], set()
-    for slug, translated, english, own, is_listed in rows:
-        existing.add(slug)
-        if is_listed:
-            related.append(
-                {"title": (own and translated) or english or slug, "url": article_url(cloud, slug)}
-            )
-    return related, existing & linked
+    rows = _articles().filter(cloud=cloud).order_by("slug").values_list("slug", title, "title_en")
+    rows = rows[: RELATED_COUNT + 1]
+    related = [
+        {"title": translated or english or slug, "url": article_url(cloud, slug)}
+        for slug, translated, english in rows
+        if slug != article.slug
+    ][:RELATED_COUNT]
+    return related, _existing_slugs(cloud, linked)
 
 
-# What an article page shows of its translations (in the page's language and in English).
+# What an article page shows of its translations.
 PAGE_TRANSLATION_FIELDS = (
     "id",
     "translation_type",
@@ -316,33 +305,12 @@ PAGE_TRANSLATION_FIELDS = (
 
 
 def page_article(cloud: str, slug: str, language: str) -> Article:
-    """The article for its page in a language, in one query: only the text of that language and English,
-    whether it has its own text in each language (for the alternates), and its translations in those two
-    languages (as article.page_translations)."""
-    codes = sorted({language, ENGLISH})
+    """The article for its page in a language, in two plain queries: only the text of that language and of
+    English, and its translations (article.page_translations: which languages it has, and their state)."""
     fields = ["id", "slug", "cloud", "source_hash", "updated_at"]
-    for code in codes:
+    for code in sorted({language, ENGLISH}):
         fields += [f"{name}_{_suffix(code)}" for name in ("title", "description", "body")]
-    relations = {
-        f"tr_{_suffix(code)}": FilteredRelation("translations", condition=Q(translations__language=code))
-        for code in codes
-    }
-    columns = {
-        f"{relation}_{name}": F(f"{relation}__{name}")
-        for relation in relations
-        for name in PAGE_TRANSLATION_FIELDS
-    }
-    article = (
-        Article.objects.only(*fields)
-        .annotate(**{f"has_text_{_suffix(code)}": has_text(code) for code, _name in settings.LANGUAGES})
-        .annotate(**relations)
-        .annotate(**columns)
-        .get(cloud=cloud, slug=slug)
-    )
-    article.page_translations = {}
-    for code in codes:
-        relation = f"tr_{_suffix(code)}"
-        values = {name: getattr(article, f"{relation}_{name}") for name in PAGE_TRANSLATION_FIELDS}
-        if values["id"] is not None:
-            article.page_translations[code] = Translation(article=article, language=code, **values)
+    article = _articles().only(*fields).get(cloud=cloud, slug=slug)
+    rows = Translation.objects.filter(article=article).order_by().values("language", *PAGE_TRANSLATION_FIELDS)
+    article.page_translations = {row["language"]: Translation(article=article, **row) for row in rows}
     return article
