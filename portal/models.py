@@ -1,4 +1,4 @@
-"""The portal's user: people sign in with their e-mail address."""
+"""The portal's user (people sign in with their e-mail address), their sessions and their API tokens."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -139,3 +140,21 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class Session(AbstractBaseSession):
+    """A browser's session, with the user signed in on it: a signed-in page reads the session, the user, the
+    membership and the partner in one query (portal.sessions), and a deleted user's sessions go with it."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+
+    class Meta(AbstractBaseSession.Meta):
+        db_table = "portal_session"
+
+    @classmethod
+    def get_session_store_class(cls):
+        from portal.sessions import SessionStore
+
+        return SessionStore

@@ -88,7 +88,7 @@ MIDDLEWARE = [
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.sessions.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -198,8 +198,9 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 DJANGO_REDIS_LOGGER = "portal.cache"
-# Sessions live in the database alone: no copy in Redis that could outlive a sign-out during an outage.
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Sessions live in the database alone (no copy in Redis that could outlive a sign-out during an outage), each
+# read with its user (portal.sessions).
+SESSION_ENGINE = "portal.sessions"
 
 # --- Celery (read by portal/celery.py through the CELERY_ namespace) ----------------------------
 

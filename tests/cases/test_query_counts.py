@@ -36,9 +36,9 @@ MANY_CASES = 10_000
 MANY_CUSTOMERS = 500
 LIST_SECONDS = 2.0  # coarse guard for the 10,000-case list on this machine
 
-# Every signed-in page reads its session and then the user joined to their membership and partner
-# (portal.auth): two queries before the page's own. Nothing comes from a cache.
-SIGNED_IN = 2
+# Every signed-in page reads its session with the user, their membership and partner joined (portal.sessions):
+# one query before the page's own. Nothing comes from a cache.
+SIGNED_IN = 1
 # The case list runs the count, the page of rows (its ids from the sort's index in a subquery, customer and
 # assignee joined) and the assignee options (the customer is a picker, not a list of every customer);
 # filtering by customer and assignee adds one query each to check the chosen pk belongs to the partner.
