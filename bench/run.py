@@ -290,6 +290,67 @@ class BusyPartner:
             connection.close()
 
 
+def _measure(
+    port: int, generator: load.Generator, baseline: Page, page: Page, busy: BusyPartner | None = None
+):
+    """page in ROUNDS short slots, each right after a slot of the baseline: load from anything else on the
+    machine then weighs on both sides of the ratio alike. (page, baseline result, page result)."""
+
+    def run(measured: Page, seconds: float) -> load.Result:
+        result = generator.run(port, measured.paths, measured.headers, duration=seconds)
+        if result.errors:
+            raise SystemExit(f"{measured.name}: {result.errors} responses were not 200 (or failed)")
+        return result
+
+    slot = generator.duration / ROUNDS
+    pings, runs = [], []
+    for _round in range(ROUNDS):
+        pings.append(run(baseline, slot))
+        if page.busy and busy is not None:
+            with busy:
+                runs.append(run(page, slot))
+        else:
+            runs.append(run(page, slot))
+    ping, result = _total(pings), _total(runs)
+    log(
+        f"{page.name}: {result.rps:,.0f} requests/s (p95 {result.p95_ms:.0f} ms), "
+        f"baseline alongside {ping.rps:,.0f} requests/s"
+    )
+    return page, ping, result
+
+
+def measure_without_cache(
+    loaded: data.Loaded, environment: dict[str, str], port: int, generator: load.Generator
+) -> list[Row]:
+    """The article page with Redis unreachable: no stored rendering, so every request renders its markdown
+    (the path a cache miss takes, and what the portal does when Redis is away). Reported, no target."""
+    gunicorn = server.start_gunicorn(port, {**environment, "REDIS_URL": "redis://127.0.0.1:1/0"})
+    try:
+        baseline = Page("minimal view /ping (baseline)", ["/ping"], 0.0, expect=("pong",))
+        [article] = [
+            page for page in pages_to_measure(loaded, "") if page.name == "guidance article, uncached"
+        ]
+        article.name = "guidance article, without Redis (rendered each time)"
+        _check(port, article)
+        generator.run(port, article.paths[-2000:], article.headers, duration=load.WARMUP)
+        page, ping, result = _measure(port, generator, baseline, article)
+    except BaseException:
+        print(gunicorn.tail(), flush=True)
+        raise
+    finally:
+        gunicorn.stop()
+    return [
+        Row(
+            page.name,
+            f"{result.rps:,.0f} req/s",
+            f"{result.rps / ping.rps:.2f}",
+            f"p95 {result.p95_ms:.0f} ms",
+            str(generator.concurrency),
+            "report",
+        )
+    ]
+
+
 def measure_pages(
     loaded: data.Loaded, environment: dict[str, str], port: int, generator: load.Generator, only: str = ""
 ):
@@ -305,30 +366,7 @@ def measure_pages(
         for page in [baseline, *pages]:
             generator.run(port, page.paths[-2000:], page.headers, duration=load.WARMUP)
 
-        def run(page: Page, seconds: float) -> load.Result:
-            result = generator.run(port, page.paths, page.headers, duration=seconds)
-            if result.errors:
-                raise SystemExit(f"{page.name}: {result.errors} responses were not 200 (or failed)")
-            return result
-
-        # Each page is measured in ROUNDS short slots, each right after a slot of the baseline: load from
-        # anything else on the machine then weighs on both sides of the ratio alike.
-        slot = generator.duration / ROUNDS
-        measured = []
-        for page in pages:
-            pings, runs = [], []
-            for _round in range(ROUNDS):
-                pings.append(run(baseline, slot))
-                if page.busy:
-                    with busy:
-                        runs.append(run(page, slot))
-                else:
-                    runs.append(run(page, slot))
-            measured.append((page, _total(pings), _total(runs)))
-            log(
-                f"{page.name}: {measured[-1][2].rps:,.0f} requests/s (p95 {measured[-1][2].p95_ms:.0f} ms), "
-                f"baseline alongside {measured[-1][1].rps:,.0f} requests/s"
-            )
+        measured = [_measure(port, generator, baseline, page, busy) for page in pages]
         for page in pages:
             _check(port, page, sample=3)  # still signed in, still the same pages
     except BaseException:
@@ -472,6 +510,8 @@ def main(argv: list[str] | None = None) -> int:
         page_rows, page_notes = measure_pages(loaded, environment, web_port, generator, args.pages)
         rows += page_rows
         notes += page_notes
+        if args.pages in "guidance article":
+            rows += measure_without_cache(loaded, environment, env.free_port(), generator)
     if "pipeline" in parts:
         from bench import pipeline
 

@@ -53,9 +53,13 @@ def partner_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
     return wrapper
 
 
-def get_for_partner(membership: Membership, model: type[M], **lookup: Any) -> M:
-    """Load one object of the member's own partner; anything else (another partner's, or none) is 404."""
-    return get_object_or_404(model.objects.for_partner(membership.partner), **lookup)
+def get_for_partner(membership: Membership, source: type[M] | models.QuerySet, **lookup: Any) -> M:
+    """Load one object of the member's own partner; anything else (another partner's, or none) is 404.
+
+    source: the model, or a queryset of it (to join what the page shows) whose for_partner() scopes it.
+    """
+    queryset = source if isinstance(source, models.QuerySet) else source.objects.all()
+    return get_object_or_404(queryset.for_partner(membership.partner), **lookup)
 
 
 def require(membership: Membership, action: str) -> None:

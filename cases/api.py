@@ -49,7 +49,7 @@ from cases.models import (
     Subscription,
     SupportVehicle,
 )
-from cases.paging import CasePaginator
+from cases.paging import IndexPaginator
 from cases.permissions import Action, roles_allow
 from cases.uploads import ALLOWED
 from portal.api_errors import ErrorSerializer
@@ -382,6 +382,13 @@ class CustomerViewSet(PartnerScopedMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_serializer_class(self):
         return CustomerDetailSerializer if self.action == "retrieve" else CustomerSerializer
+
+
+class CasePaginator(IndexPaginator):
+    """Case rows as the API lists them (CASE_ROW)."""
+
+    def rows(self, ids, ordering: tuple[str, ...]):
+        return Case.objects.filter(pk__in=ids).order_by(*ordering).values(*CASE_ROW)
 
 
 class CasePagination(PageNumberPagination):

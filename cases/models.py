@@ -10,12 +10,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.urls import get_script_prefix, reverse
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from cases.currencies import CURRENCY_CHOICES, MINOR_UNITS, format_amount, is_currency
 from cases.permissions import Role
+from portal.reversing import url_for
 
 
 class Cloud(models.TextChoices):
@@ -136,6 +137,10 @@ class Membership(models.Model):
 class CustomerQuerySet(models.QuerySet["Customer"]):
     def for_partner(self, partner: Partner) -> CustomerQuerySet:
         return self.filter(partner=partner)
+
+    def search(self, query: str) -> CustomerQuerySet:
+        """Customers whose company name or tenant domain contains query."""
+        return self.filter(models.Q(company_name__icontains=query) | models.Q(tenant_domain__icontains=query))
 
 
 class Customer(models.Model):
@@ -354,15 +359,9 @@ def labels(choices: type[models.Choices]) -> dict[str, str]:
     return _labels(choices, translation.get_language() or settings.LANGUAGE_CODE)
 
 
-@cache
-def _case_url_prefix(language: str, script_prefix: str) -> str:
-    with translation.override(language):
-        return reverse("cases:detail", kwargs={"number": "0"})[: -len("0/")]
-
-
 def case_url(number: str) -> str:
-    """A case's page, without a reverse() for each row of a list (the URLs are fixed while a process runs)."""
-    return f"{_case_url_prefix(translation.get_language(), get_script_prefix())}{number}/"
+    """A case's page (without a reverse() for each row of a list)."""
+    return url_for("cases:detail", number)
 
 
 class Case(models.Model):

@@ -35,12 +35,3 @@ class CaseRowsPaginator(IndexPaginator):
 
     def rows(self, ids: QuerySet, ordering: tuple[str, ...]) -> QuerySet:
         return Case.objects.filter(pk__in=ids).order_by(*ordering).rows()
-
-
-class CasePaginator(IndexPaginator):
-    """Case rows as the API lists them (cases.api.CASE_ROW)."""
-
-    def rows(self, ids: QuerySet, ordering: tuple[str, ...]) -> QuerySet:
-        from cases.api import CASE_ROW  # the API builds on this module
-
-        return Case.objects.filter(pk__in=ids).order_by(*ordering).values(*CASE_ROW)

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Avg, Count, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
@@ -204,9 +204,8 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
     defaults.update(forms)
     # The customer's answers come with the notifications they answer (one query for both).
     notifications = list(case.notifications.select_related("answer"))
-    answers = sorted(
-        (n.answer for n in notifications if _answered(n)), key=lambda a: a.created_at, reverse=True
-    )
+    answered = [n.answer for n in notifications if hasattr(n, "answer")]  # none: RelatedObjectDoesNotExist
+    answers = sorted(answered, key=lambda answer: answer.created_at, reverse=True)
     return {
         "case": case,
         "events": case.events.select_related("actor"),
@@ -222,21 +221,11 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
     }
 
 
-def _answered(notification: Notification) -> bool:
-    try:
-        return notification.answer is not None
-    except CustomerAnswer.DoesNotExist:
-        return False
-
-
 def _case(request: HttpRequest, number: str) -> Case:
     """The member's case with what its page shows of its relations (customer, people, subscription)."""
-    partner = request.membership.partner
-    cases = Case.objects.for_partner(partner).select_related(
-        "customer", "assignee", "subscription", "resolved_by"
-    )
-    case = get_object_or_404(cases, number=number)
-    case.partner = partner  # the same row, already read with the membership
+    cases = Case.objects.select_related("customer", "assignee", "subscription", "resolved_by")
+    case = get_for_partner(request.membership, cases, number=number)
+    case.partner = request.membership.partner  # the same row, already read with the membership
     return case
 
 
@@ -431,7 +420,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     )
     query = request.GET.get("q", "").strip()[:100]
     if query:
-        customers = customers.filter(Q(company_name__icontains=query) | Q(tenant_domain__icontains=query))
+        customers = customers.search(query)
     page = Paginator(customers, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "cases/customer_list.html", {"page": page, "query": query, "can": _can(request)})
 
@@ -447,7 +436,7 @@ def customer_search(request: HttpRequest) -> JsonResponse:
     query = request.GET.get("q", "").strip()[:100]
     customers = Customer.objects.for_partner(request.membership.partner).order_by("company_name", "pk")
     if query:
-        customers = customers.filter(Q(company_name__icontains=query) | Q(tenant_domain__icontains=query))
+        customers = customers.search(query)
     results = [
         {"id": pk, "name": name, "tenant": tenant}
         for pk, name, tenant in customers.values_list("pk", "company_name", "tenant_domain")[

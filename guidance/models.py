@@ -32,13 +32,14 @@ class ArticleQuerySet(models.QuerySet["Article"]):
         qs = self
         for word in query.casefold().split():
             qs = qs.filter(
-                models.Q(**{f"search_text_{_field_suffix(language)}__contains": word})
+                models.Q(**{f"search_text_{field_suffix(language)}__contains": word})
                 | models.Q(search_text_en__contains=word)
             )
         return qs
 
 
-def _field_suffix(language: str) -> str:
+def field_suffix(language: str) -> str:
+    """The suffix of a language's translated columns (zh-hant: title_zh_hant)."""
     return language.replace("-", "_")
 
 
@@ -98,13 +99,13 @@ class Article(models.Model):
 
     def refresh_search_text(self) -> None:
         for code, _name in settings.LANGUAGES:
-            suffix = _field_suffix(code)
+            suffix = field_suffix(code)
             parts = [getattr(self, f"{name}_{suffix}", "") or "" for name in ("title", "description", "body")]
             setattr(self, f"search_text_{suffix}", plain_text(" ".join(parts)).casefold())
 
     def content_digest(self, language: str) -> str:
         """A fingerprint of the article's text in one language, to notice edits made since an import."""
-        suffix = _field_suffix(language)
+        suffix = field_suffix(language)
         parts = [getattr(self, f"{name}_{suffix}") or "" for name in ("title", "description", "body")]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 

@@ -1,8 +1,9 @@
 """What a reader sees of an article in one language: text, status notices, and the rendered HTML.
 
 Rendering markdown is the one costly step of an article page, so the HTML is kept in the cache under a
-digest of everything it was made from (the text, the aligned segments, the UI language, the renderer's
-version): a changed text has another key, so no entry can be stale and nothing has to be invalidated.
+digest of everything it was made from (the text, the aligned segments, the language and its alert labels, the
+rendering code and the versions of its libraries): a change to any of them gives another key, so no entry can
+be stale and nothing has to be invalidated.
 Links to other articles depend on which articles exist, so an entry also remembers what each of its links
 resolved to, and is used only while they still resolve the same (one small query). A cache miss or an
 unreachable cache renders from the database.
@@ -11,24 +12,26 @@ unreachable cache renders from the database.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
+import inspect
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache as once
+from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import QuerySet
-from django.urls import NoReverseMatch, get_script_prefix, reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import translation as i18n
 
-from guidance.models import Article, Translation, segments_digest
-from guidance.rendering import Heading, render_markdown
+from guidance.models import Article, Translation, field_suffix
+from guidance.rendering import Heading, alert_labels, render_markdown
+from portal.reversing import url_for
 
 ENGLISH = "en"
 HTML_TIMEOUT = 60 * 60 * 24 * 7
 RELATED_COUNT = 10
-# Bump when the renderer's output changes for the same input, so entries made by the old one are not used.
-RENDERER_VERSION = 1
 
 # Guidance pages that describe a portal workflow link to the portal's own pages for it, once those exist.
 PORTAL_PAGES = {
@@ -51,7 +54,6 @@ class ArticlePage:
     bilingual: bool
     can_be_bilingual: bool
     aligned: int
-    related: list[dict[str, str]] = field(default_factory=list)  # "More guidance": title and url
 
     @property
     def missing(self) -> bool:
@@ -105,15 +107,30 @@ class _RecordingResolver:
     def __call__(self, slug: str) -> str | None:
         if slug not in self.answers:
             if self._existing is None:
-                slugs = Article.objects.for_cloud(self.cloud).order_by().values_list("slug", flat=True)
+                slugs = _articles().filter(cloud=self.cloud).order_by().values_list("slug", flat=True)
                 self._existing = set(slugs)
             self.answers[slug] = _resolve(slug, self.cloud, self.language, self._existing)
         return self.answers[slug]
 
 
+@once
+def _renderer() -> str:
+    """What the rendering code is: its source and the versions of the libraries it calls."""
+    source = Path(inspect.getfile(render_markdown)).read_bytes()
+    versions = [importlib.metadata.version(name) for name in ("markdown-it-py", "mdit-py-plugins", "nh3")]
+    return hashlib.sha256(source + repr(versions).encode()).hexdigest()
+
+
+@once
+def _labels_in(language: str) -> tuple[str, ...]:
+    with i18n.override(language):
+        return alert_labels()
+
+
 def _html_key(body: str, language: str, cloud: str, segments_version: str) -> str:
-    made_from = json.dumps([RENDERER_VERSION, language, cloud, body, segments_version], ensure_ascii=False)
-    return "guidance:html:" + hashlib.sha256(made_from.encode()).hexdigest()
+    """Everything a rendering is made from but the links: the code, the text, the segments, the labels."""
+    made_from = [_renderer(), language, _labels_in(language), cloud, body, segments_version]
+    return "guidance:html:" + hashlib.sha256(json.dumps(made_from, ensure_ascii=False).encode()).hexdigest()
 
 
 @dataclass
@@ -123,8 +140,9 @@ class Rendering:
     aligned: int
     links: dict[str, str | None]  # what each linked slug resolved to
 
-    def holds(self, cloud: str, language: str, existing: set[str]) -> bool:
-        """Whether every link still resolves as it did (existing: which of its slugs are articles now)."""
+    def holds(self, cloud: str, language: str) -> bool:
+        """Whether every link still resolves as it did (one query, when there are links)."""
+        existing = _existing_slugs(cloud, set(self.links))
         return all(_resolve(slug, cloud, language, existing) == url for slug, url in self.links.items())
 
 
@@ -145,22 +163,8 @@ def render_and_store(
     return rendering
 
 
-def rendered_html(
-    body: str, *, cloud: str, language: str, segments: list[tuple[str, str]]
-) -> tuple[str, list[Heading], int]:
-    """The body as safe HTML with its table of contents and aligned count: from the cache when it holds."""
-    version = segments_digest(segments) if segments else ""
-    stored = stored_rendering(body, cloud=cloud, language=language, segments_version=version)
-    if stored is not None and stored.holds(cloud, language, _existing_slugs(cloud, set(stored.links))):
-        return stored.html, stored.toc, stored.aligned
-    rendering = render_and_store(
-        body, cloud=cloud, language=language, segments=segments, segments_version=version
-    )
-    return rendering.html, rendering.toc, rendering.aligned
-
-
 def _text(article: Article, name: str, language: str) -> str:
-    return getattr(article, f"{name}_{language.replace('-', '_')}") or ""
+    return getattr(article, f"{name}_{field_suffix(language)}") or ""
 
 
 def _translations(article: Article) -> dict[str, Translation]:
@@ -170,13 +174,8 @@ def _translations(article: Article) -> dict[str, Translation]:
     return {t.language: t for t in article.translations.all()}
 
 
-def article_page(
-    article: Article, language: str, *, bilingual: bool = False, related: bool = False
-) -> ArticlePage:
-    """Assemble the page for article in language, falling back to English when it has no translation.
-
-    related: also find the "More guidance" list (in the same query that checks the stored rendering's links).
-    """
+def article_page(article: Article, language: str, *, bilingual: bool = False) -> ArticlePage:
+    """Assemble the page for article in language, falling back to English when it has no translation."""
     translations = _translations(article)
     translation = translations.get(language)
     content_language = language if translation and _text(article, "body", language) else ENGLISH
@@ -189,14 +188,8 @@ def article_page(
     cloud = article.cloud
     version = translation.segments_digest if bilingual else ""
 
-    stored = stored_rendering(body, cloud=cloud, language=language, segments_version=version)
-    linked = set(stored.links) if stored is not None else set()
-    if related:
-        others, existing = related_and_existing(article, language, linked)
-    else:
-        others, existing = [], _existing_slugs(cloud, linked)
-    rendering = stored
-    if rendering is None or not rendering.holds(cloud, language, existing):
+    rendering = stored_rendering(body, cloud=cloud, language=language, segments_version=version)
+    if rendering is None or not rendering.holds(cloud, language):
         segments = (
             list(translation.segments.order_by("position").values_list("target", "source"))
             if bilingual
@@ -217,7 +210,6 @@ def article_page(
         bilingual=bilingual,
         can_be_bilingual=can_be_bilingual,
         aligned=rendering.aligned,
-        related=others,
     )
 
 
@@ -259,29 +251,15 @@ def article_summary(article: Article, language: str) -> ArticleSummary:
 # --- Addresses, and the related list ------------------------------------------------------------------
 
 
-@once
-def _article_url_prefix(language: str, script_prefix: str) -> str:
-    with i18n.override(language):
-        return reverse("guidance:article", kwargs={"cloud": "c", "slug": "s"})[: -len("c/s/")]
-
-
 def article_url(cloud: str, slug: str, language: str | None = None) -> str:
     """An article's page in a language (the active one by default), without a reverse() each time."""
-    prefix = _article_url_prefix(language or i18n.get_language(), get_script_prefix())
-    return f"{prefix}{cloud}/{slug}/"
+    return url_for("guidance:article", cloud, slug, language=language)
 
 
-def _suffix(language: str) -> str:
-    return language.replace("-", "_")
-
-
-def related_and_existing(
-    article: Article, language: str, linked: set[str]
-) -> tuple[list[dict[str, str]], set[str]]:
-    """The "More guidance" list (the first articles of the cloud but this one, titled in the reader's language
-    where the article has it) and which of the linked slugs are articles of the cloud (a second query only
-    when the article links to others)."""
-    title = f"title_{_suffix(language)}"
+def related_summaries(article: Article, language: str) -> list[dict[str, str]]:
+    """The "More guidance" list: the first articles of the cloud but this one, titled in the reader's language
+    where the article has a title in it (title and url)."""
+    title = f"title_{field_suffix(language)}"
     cloud = article.cloud
     rows = _articles().filter(cloud=cloud).order_by("slug").values_list("slug", title, "title_en")
     rows = rows[: RELATED_COUNT + 1]
@@ -290,7 +268,7 @@ def related_and_existing(
         for slug, translated, english in rows
         if slug != article.slug
     ][:RELATED_COUNT]
-    return related, _existing_slugs(cloud, linked)
+    return related
 
 
 # What an article page shows of its translations.
@@ -309,7 +287,7 @@ def page_article(cloud: str, slug: str, language: str) -> Article:
     English, and its translations (article.page_translations: which languages it has, and their state)."""
     fields = ["id", "slug", "cloud", "source_hash", "updated_at"]
     for code in sorted({language, ENGLISH}):
-        fields += [f"{name}_{_suffix(code)}" for name in ("title", "description", "body")]
+        fields += [f"{name}_{field_suffix(code)}" for name in ("title", "description", "body")]
     article = _articles().only(*fields).get(cloud=cloud, slug=slug)
     rows = Translation.objects.filter(article=article).order_by().values("language", *PAGE_TRANSLATION_FIELDS)
     article.page_translations = {row["language"]: Translation(article=article, **row) for row in rows}

@@ -192,6 +192,11 @@ def _anchor_headings(tokens: list[Token]) -> list[Heading]:
     return toc
 
 
+def alert_labels() -> tuple[str, ...]:
+    """The alert labels in the active language: the one part of a rendering that comes from the catalogues."""
+    return tuple(_alert_label(kind) for kind in sorted(ALERT_KINDS))
+
+
 def _alert_label(kind: str) -> str:
     labels = {
         "note": _("Note"),

@@ -62,7 +62,7 @@ def article_detail(request: HttpRequest, cloud: str, slug: str) -> HttpResponse:
         article = reading.page_article(cloud, slug, language)
     except Article.DoesNotExist:
         raise Http404 from None
-    page = article_page(article, language, bilingual=bilingual, related=True)
+    page = article_page(article, language, bilingual=bilingual)
     base = request.build_absolute_uri("/")[:-1]
     context = {
         "page": page,
@@ -73,6 +73,6 @@ def article_detail(request: HttpRequest, cloud: str, slug: str) -> HttpResponse:
         ],
         "english_url": reading.article_url(cloud, slug, ENGLISH),
         "toggle_url": reading.article_url(cloud, slug) + ("" if page.bilingual else "?bilingual=1"),
-        "related": page.related,
+        "related": reading.related_summaries(article, language),
     }
     return render(request, "guidance/article_detail.html", context)

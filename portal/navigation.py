@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 
 from django.http import HttpRequest
-from django.urls import NoReverseMatch, get_script_prefix, reverse
-from django.utils import translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+
+from portal.reversing import url_for
 
 
 @dataclass(frozen=True)
@@ -66,30 +65,19 @@ def is_member(user) -> bool:
     return membership_or_none(user) is not None
 
 
-@cache
-def _url(url_name: str, language: str, script_prefix: str) -> str | None:
-    """An entry's address in a language (the URL configuration does not change while a process runs)."""
-    with translation.override(language):
-        try:
-            return reverse(url_name)
-        except NoReverseMatch:
-            # An app that has not shipped its pages yet gets no menu entry, never a broken link.
-            return None
-
-
 def nav_for(request: HttpRequest) -> list[dict[str, object]]:
     """Return the navigation entries this request's user may see, with the current one marked."""
     user = getattr(request, "user", None)
     signed_in = bool(user and user.is_authenticated)
     is_staff = signed_in and user.is_staff
     member = signed_in and is_member(user)
-    language = translation.get_language()
     entries = []
     for item in NAV_ITEMS:
         if (item.staff_only and not is_staff) or (item.members_only and not member):
             continue
-        url = _url(item.url_name, language, get_script_prefix())
+        url = url_for(item.url_name)
         if url is None:
+            # An app that has not shipped its pages yet gets no menu entry, never a broken link.
             continue
         entries.append(
             {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
+from guidance import reading
 from guidance.models import Article, Translation
-from guidance.reading import rendered_html
 
 pytestmark = pytest.mark.django_db
 
@@ -41,11 +41,8 @@ def test_without_a_cache_the_page_is_rendered(client, settings) -> None:
     settings.CACHES = {
         "default": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}  # nothing listens
     }
-    article("billing", "# Billing\n\nRendered without Redis.")
-    assert "Rendered without Redis." in html_of(client, "billing")
-    assert rendered_html("Some *text*.", cloud="global", language="en", segments=[])[0] == (
-        "<p>Some <em>text</em>.</p>\n"
-    )
+    article("billing", "# Billing\n\nRendered *without* Redis.")
+    assert "<p>Rendered <em>without</em> Redis.</p>" in html_of(client, "billing")
 
 
 def test_an_edited_text_shows_at_once(client) -> None:
@@ -85,3 +82,14 @@ def test_each_language_has_its_own_rendering(client) -> None:
     assert '<p class="alert-title">Note</p>' in english
     assert '<p class="alert-title">注記</p>' in japanese
     assert len(cache.keys("guidance:html:*")) == 2
+
+
+def test_other_labels_or_renderer_code_make_another_key(monkeypatch) -> None:
+    """A rendering is stored under what it was made from: new alert labels (a catalogue change) or a changed
+    renderer (code or library) find no entry made by the old ones."""
+    key = reading._html_key("> [!NOTE]\n> x", "ja", "global", "")
+    monkeypatch.setattr(reading, "_labels_in", lambda language: ("メモ",) * 5)
+    assert reading._html_key("> [!NOTE]\n> x", "ja", "global", "") != key
+    monkeypatch.undo()
+    monkeypatch.setattr(reading, "_renderer", lambda: "another renderer")
+    assert reading._html_key("> [!NOTE]\n> x", "ja", "global", "") != key
