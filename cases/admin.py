@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from cases import services
 from cases.models import Case, CaseEvent, Customer, Membership, Notification, Partner, Subscription
 from cases.permissions import Role
 
@@ -21,9 +22,26 @@ class MembershipForm(forms.ModelForm):
         fields = ("user", "roles")
 
 
+class MembershipFormSet(forms.BaseInlineFormSet):
+    def clean(self) -> None:
+        """Refuse a save that leaves the partner no active Global admin, judged on the whole team at once so
+        that staff can hand the role from one person to another in one save."""
+        super().clean()
+        if any(self.errors) or self.instance.pk is None:
+            return
+        remaining = [
+            (form.cleaned_data.get("user"), form.cleaned_data.get("roles") or [])
+            for form in self.forms
+            if form.cleaned_data and not (self.can_delete and self._should_delete_form(form))
+        ]
+        # Admin saves inside one transaction, so the team stays locked until this save is committed.
+        services.team_check_global_admin_kept(partner=self.instance, members=remaining)
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     form = MembershipForm
+    formset = MembershipFormSet
     extra = 0
     fk_name = "partner"
     autocomplete_fields = ("user",)

@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
 from django.db import IntegrityError, transaction
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
@@ -27,6 +28,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -51,7 +53,7 @@ from cases.models import (
 )
 from cases.paging import IndexPaginator
 from cases.permissions import Action, roles_allow
-from cases.uploads import ALLOWED
+from cases.uploads import ALLOWED, download_response
 from portal.api_errors import ErrorSerializer
 
 ERRORS = {
@@ -276,8 +278,18 @@ class AmountSerializerField(serializers.DecimalField):
             raise ValidationError(messages) from error
 
 
+# Some character that is not whitespace, as Python's str.strip() counts it (DRF trims before it checks for
+# blank): the schema then says what the server accepts, and "\x0c" is no longer a schema-valid message.
+NOT_ONLY_SPACE = r"[^\s\x1c-\x1f\x85]"
+
+
 class TextField(serializers.CharField):
     """A string field that refuses numbers and other non-strings (DRF's CharField would coerce them)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not self.allow_blank:
+            self.validators.append(RegexValidator(NOT_ONLY_SPACE, message=self.error_messages["blank"]))
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
@@ -290,7 +302,7 @@ class CaseCreateSerializer(serializers.Serializer):
     subscription = serializers.IntegerField(required=False, allow_null=True)
     category = serializers.ChoiceField(choices=Category.choices)
     title = TextField(max_length=200)
-    description = TextField()
+    description = TextField(max_length=Case._meta.get_field("description").max_length)
     invoice_number = TextField(max_length=50, required=False, allow_blank=True, default="")
     disputed_amount = AmountSerializerField(required=False, allow_null=True, default=None)
     currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, required=False, allow_blank=True, default="")
@@ -369,7 +381,7 @@ class PartnerScopedMixin:
     ),
 )
 class CustomerViewSet(PartnerScopedMixin, viewsets.ReadOnlyModelViewSet):
-    lookup_value_converter = "int"
+    lookup_value_regex = "[0-9]{1,18}"  # below 2**63, like portal.converters.IdConverter
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # building the schema: no user
@@ -423,7 +435,7 @@ class CaseViewSet(
     PartnerScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     lookup_field = "number"
-    lookup_value_regex = r"[A-Z]{2,6}-\d+"
+    lookup_value_regex = r"[A-Z]{2,6}-[0-9]{1,10}"
     pagination_class = CasePagination
 
     def get_queryset(self):
@@ -512,7 +524,10 @@ class CaseViewSet(
                 "Idempotency-Key",
                 str,
                 OpenApiParameter.HEADER,
-                description="Any unique string; a retry with the same key returns the first result.",
+                description=(
+                    "Any unique string of at most 255 characters; a retry with the same key returns the "
+                    "first result."
+                ),
             )
         ],
         responses={201: CaseDetailSerializer, **_errors(400, 401, 403, 409, 429)},
@@ -524,6 +539,15 @@ class CaseViewSet(
         if not key:
             return self._detail(
                 services.case_create(actor=self.membership(), **data), status.HTTP_201_CREATED
+            )
+        if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+            from portal.api_errors import error_response
+
+            message = _("An Idempotency-Key is at most %(limit)d characters.") % {
+                "limit": IDEMPOTENCY_KEY_MAX_LENGTH
+            }
+            return error_response(
+                "invalid", message, status.HTTP_400_BAD_REQUEST, {"Idempotency-Key": [message]}
             )
         return _idempotent_create(self, key, data)
 
@@ -673,7 +697,7 @@ class CaseViewSet(
         request={"multipart/form-data": AttachmentUploadSerializer},
         responses={201: AttachmentSerializer, **_errors(400, 401, 403, 404, 409, 429)},
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser])
     def attachments(self, request: Request, number: str) -> Response:
         case = self._case()
         data = self._input(AttachmentUploadSerializer)
@@ -690,7 +714,7 @@ class CaseViewSet(
             **_errors(401, 403, 404, 429),
         },
     )
-    @action(detail=True, methods=["get"], url_path=r"attachments/(?P<attachment_id>\d+)")
+    @action(detail=True, methods=["get"], url_path=r"attachments/(?P<attachment_id>[0-9]{1,18})")
     def attachment(self, request: Request, number: str, attachment_id: str) -> FileResponse:
         self.require(Action.VIEW)
         attachment = get_object_or_404(
@@ -698,14 +722,7 @@ class CaseViewSet(
             pk=int(attachment_id),
             case__number=number,
         )
-        response = FileResponse(
-            attachment.file.open("rb"),
-            as_attachment=True,
-            filename=attachment.original_name,
-            content_type=attachment.content_type,
-        )
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
+        return download_response(attachment)
 
 
 def _fingerprint(data: dict[str, Any]) -> str:
@@ -713,19 +730,24 @@ def _fingerprint(data: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()
 
 
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
+
+
 def _idempotent_create(view: CaseViewSet, key: str, data: dict[str, Any]) -> Response:
-    """Create once per (user, key); a retry with the same body gets the first case back."""
+    """Create once per (user, key); a retry with the same body gets the first case back. The key is kept as
+    its SHA-256, so two keys are the same only if they are the same to the last character."""
     user = view.request.user
+    key = IdempotencyKey.digest(key)
     fingerprint = _fingerprint(data)
     try:
         with transaction.atomic():
             # The unique row is written first: a concurrent retry waits on it, then finds the case.
-            record = IdempotencyKey.objects.create(user=user, key=key[:200], fingerprint=fingerprint)
+            record = IdempotencyKey.objects.create(user=user, key=key, fingerprint=fingerprint)
             case = services.case_create(actor=view.membership(), **data)
             record.case = case
             record.save(update_fields=["case"])
     except IntegrityError:
-        record = IdempotencyKey.objects.select_related("case").get(user=user, key=key[:200])
+        record = IdempotencyKey.objects.select_related("case").get(user=user, key=key)
         if record.fingerprint != fingerprint:
             return _conflict()
         response = view._detail(record.case, status.HTTP_201_CREATED)

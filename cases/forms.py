@@ -225,12 +225,27 @@ class ReactivateForm(forms.Form):
     reason = forms.CharField(label=_("Note"), required=False, max_length=2000)
 
 
+class RoleCheckboxes(forms.CheckboxSelectMultiple):
+    """One checkbox per role; the locked ones are shown but cannot be ticked."""
+
+    locked: frozenset[str] = frozenset()
+
+    def create_option(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(*args, **kwargs)
+        if option["value"] in self.locked:
+            option["attrs"]["disabled"] = True
+        return option
+
+
 class InviteForm(forms.Form):
     email = forms.EmailField(label=_("E-mail address"))
     full_name = forms.CharField(label=_("Full name"), max_length=150)
-    roles = forms.MultipleChoiceField(
-        label=_("Roles"), choices=Role.choices, widget=forms.CheckboxSelectMultiple
-    )
+    roles = forms.MultipleChoiceField(label=_("Roles"), choices=Role.choices, widget=RoleCheckboxes)
+
+    def __init__(self, *args: Any, locked_roles: frozenset[str] = frozenset(), **kwargs: Any) -> None:
+        """locked_roles: roles this inviter may not grant, shown disabled (the service refuses them too)."""
+        super().__init__(*args, **kwargs)
+        self.fields["roles"].widget.locked = frozenset(locked_roles)
 
 
 class RolesForm(forms.Form):

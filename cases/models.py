@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import uuid
 from functools import cache
 
@@ -376,7 +377,8 @@ class Case(models.Model):
     )
     category = models.CharField(_("category"), max_length=20, choices=Category.choices)
     title = models.CharField(_("title"), max_length=200)
-    description = models.TextField(_("description"))
+    # Longer than any dispute needs (the form and the API both stop here); the database does not limit it.
+    description = models.TextField(_("description"), max_length=20_000)
     invoice_number = models.CharField(_("invoice number"), max_length=50, blank=True)
     disputed_amount = models.DecimalField(
         _("disputed amount"), max_digits=14, decimal_places=3, null=True, blank=True
@@ -708,7 +710,7 @@ class IdempotencyKey(models.Model):
     """The first result of a POST made with an Idempotency-Key, so a retry does not open a second case."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=200)
+    key = models.CharField(max_length=64, help_text="The SHA-256 of the whole key the client sent.")
     fingerprint = models.CharField(max_length=64)
     case = models.ForeignKey(Case, on_delete=models.CASCADE, null=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
@@ -718,3 +720,7 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+    @staticmethod
+    def digest(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -519,6 +520,8 @@ def _set_subscription_status(
 
 
 # --- Partner users -----------------------------------------------------------------------------
+# A User admin manages users, but must not make itself (or an accomplice) Global admin, nor lock the partner's
+# Global admins out: the role that can do everything is granted and taken away by Global admins only.
 
 
 def _clean_roles(roles: list[str]) -> list[str]:
@@ -528,12 +531,60 @@ def _clean_roles(roles: list[str]) -> list[str]:
     return cleaned
 
 
+def _require_global_admin(actor: Membership, message: str) -> None:
+    if Role.GLOBAL_ADMIN not in actor.roles:
+        raise PermissionDenied(message)
+
+
+def _lock_team(partner_id: int) -> None:
+    """Lock every membership of the partner, always in the same order, so two changes cannot deadlock.
+
+    Every change of roles or activation takes these locks before it reads the team, so it sees what the change
+    before it committed: two Global admins demoting each other at once are served one after the other, and the
+    second is no longer a Global admin when its turn comes.
+    """
+    list(
+        Membership.objects.select_for_update()
+        .filter(partner_id=partner_id)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def _locked_pair(actor: Membership, membership: Membership) -> tuple[Membership, Membership]:
+    """Lock the team, then re-read the actor and the member and check the actor again with current data."""
+    _authorize(actor, Action.MANAGE_USERS, membership.partner)
+    _lock_team(membership.partner_id)
+    rows = Membership.objects.select_related("user", "partner").in_bulk([actor.pk, membership.pk])
+    actor, membership = rows[actor.pk], rows[membership.pk]
+    _authorize(actor, Action.MANAGE_USERS, membership.partner)
+    return actor, membership
+
+
+def _active_global_admins(partner_id: int) -> set[int]:
+    """The memberships of the partner's active Global admins (read with the team locked)."""
+    rows = Membership.objects.filter(partner_id=partner_id, user__is_active=True).values_list("pk", "roles")
+    return {pk for pk, roles in rows if Role.GLOBAL_ADMIN in roles}
+
+
+def _keep_a_global_admin(membership: Membership) -> None:
+    """Refuse to take the last active Global admin away from the partner (with the team locked)."""
+    if membership.user.is_active and _active_global_admins(membership.partner_id) <= {membership.pk}:
+        raise CaseActionError(_last_global_admin(), code="last_global_admin")
+
+
+def _last_global_admin() -> str:
+    return _("Every partner needs an active Global admin: make someone else Global admin first.")
+
+
 @transaction.atomic
 def member_invite(
     *, actor: Membership, email: str, full_name: str, roles: list[str], request: Any = None
 ) -> Membership:
     """Create a partner user with these roles and e-mail them a link to choose a password."""
     _authorize(actor, Action.MANAGE_USERS, actor.partner)
+    if Role.GLOBAL_ADMIN in roles:
+        _require_global_admin(actor, _("Only a Global admin can grant or remove the Global admin role."))
     user_model = get_user_model()
     email = email.strip().lower()
     if user_model.objects.filter(email__iexact=email).exists():
@@ -557,23 +608,48 @@ def member_invite(
 
 @transaction.atomic
 def member_set_roles(*, actor: Membership, membership: Membership, roles: list[str]) -> Membership:
-    """Change a partner user's roles."""
-    _authorize(actor, Action.MANAGE_USERS, membership.partner)
-    membership.roles = _clean_roles(roles)
+    """Change a colleague's roles; only a Global admin grants or removes Global admin, nobody their own."""
+    roles = _clean_roles(roles)
+    actor, membership = _locked_pair(actor, membership)
+    if membership.pk == actor.pk:
+        raise CaseActionError(_("You cannot change your own roles."), code="self")
+    if (Role.GLOBAL_ADMIN in roles) != (Role.GLOBAL_ADMIN in membership.roles):
+        _require_global_admin(actor, _("Only a Global admin can grant or remove the Global admin role."))
+        if Role.GLOBAL_ADMIN not in roles:
+            _keep_a_global_admin(membership)
+    membership.roles = roles
     membership.save(update_fields=["roles"])
     return membership
 
 
 @transaction.atomic
 def member_set_active(*, actor: Membership, membership: Membership, active: bool) -> Membership:
-    """Deactivate (or reactivate) a partner user; nobody can deactivate themselves."""
-    _authorize(actor, Action.MANAGE_USERS, membership.partner)
+    """Deactivate (or reactivate) a colleague: not oneself, and a Global admin only as a Global admin."""
+    actor, membership = _locked_pair(actor, membership)
     if membership.user_id == actor.user_id and not active:
         raise CaseActionError(_("You cannot deactivate your own account."), code="self")
+    if Role.GLOBAL_ADMIN in membership.roles:
+        _require_global_admin(actor, _("Only a Global admin can deactivate or reactivate a Global admin."))
+        if not active:
+            _keep_a_global_admin(membership)
     user = membership.user
     user.is_active = active
     user.save(update_fields=["is_active"])
     return membership
+
+
+def team_check_global_admin_kept(*, partner: Partner, members: Iterable[tuple[Any, Iterable[str]]]) -> None:
+    """Refuse (ValidationError) a new make-up of a partner's team, saved at once in Django admin, that leaves
+    no active Global admin where there is one now. members: (user, roles) of every membership that remains.
+
+    Call it inside the transaction that saves the team: the team stays locked until then.
+    """
+    _lock_team(partner.pk)
+    if not _active_global_admins(partner.pk):
+        return  # a partner being set up: nobody to protect yet
+    global_admins = {user.pk for user, roles in members if user is not None and Role.GLOBAL_ADMIN in roles}
+    if not get_user_model().objects.filter(pk__in=global_admins, is_active=True).exists():
+        raise ValidationError(_last_global_admin(), code="last_global_admin")
 
 
 # --- Notifications (the outbox) -------------------------------------------------------------------------

@@ -51,8 +51,9 @@ from cases.models import (
     labels,
 )
 from cases.paging import CaseRowsPaginator
-from cases.permissions import Action, allowed_actions
+from cases.permissions import Action, Role, allowed_actions
 from cases.tokens import AnswerLinkError, read_token
+from cases.uploads import download_response
 
 PAGE_SIZE = 25
 
@@ -390,15 +391,7 @@ def case_attach(request: HttpRequest, number: str) -> HttpResponse:
 def attachment_download(request: HttpRequest, number: str, pk: int) -> FileResponse:
     require(request.membership, Action.VIEW)
     attachment = get_for_partner(request.membership, Attachment, pk=pk, case__number=number)
-    response = FileResponse(
-        attachment.file.open("rb"),
-        as_attachment=True,
-        filename=attachment.original_name,
-        content_type=attachment.content_type,
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return download_response(attachment)
 
 
 # --- Customers -------------------------------------------------------------------------------------
@@ -508,14 +501,15 @@ def subscription_status(request: HttpRequest, pk: int, subscription_pk: int, act
 @partner_view
 def team(request: HttpRequest) -> HttpResponse:
     require(request.membership, Action.VIEW)
-    can_manage = Action.MANAGE_USERS in _can(request)
-    form = InviteForm(request.POST or None)
+    form = _invite_form(request, request.POST or None)
     if request.method == "POST":
-        if not can_manage:
-            raise PermissionDenied
+        require(request.membership, Action.MANAGE_USERS)
         if form.is_valid():
             try:
                 membership = services.member_invite(actor=request.membership, **form.cleaned_data)
+            except PermissionDenied as error:
+                form.add_error("roles", str(error))
+                return _team_page(request, form, status=403)
             except ValidationError as error:
                 for field, errors in error.message_dict.items():
                     form.add_error(field, errors)
@@ -526,21 +520,40 @@ def team(request: HttpRequest) -> HttpResponse:
                     % {"email": membership.user.email},
                 )
                 return redirect("cases:team")
+    return _team_page(request, form)
+
+
+def _invite_form(request: HttpRequest, data: Any = None) -> InviteForm:
+    locked = frozenset() if _is_global_admin(request) else frozenset({Role.GLOBAL_ADMIN})
+    return InviteForm(data, locked_roles=locked)
+
+
+def _is_global_admin(request: HttpRequest) -> bool:
+    return Role.GLOBAL_ADMIN in request.membership.roles
+
+
+def _team_page(request: HttpRequest, form: InviteForm, status: int = 200) -> HttpResponse:
     members = (
         Membership.objects.for_partner(request.membership.partner)
         .select_related("user")
         .order_by("user__email")
     )
+    can = _can(request)
     return render(
         request,
         "cases/team.html",
         {
             "members": members,
             "form": form,
-            "can_manage": can_manage,
+            "can_manage": Action.MANAGE_USERS in can,
+            # The page offers only what the services allow; they refuse the rest whatever is posted.
+            "me": request.membership,
+            "is_global_admin": _is_global_admin(request),
+            "global_admin": Role.GLOBAL_ADMIN,
             "roles_form": RolesForm,
-            "can": _can(request),
+            "can": can,
         },
+        status=status,
     )
 
 
@@ -550,28 +563,36 @@ def member_update(request: HttpRequest, pk: int) -> HttpResponse:
     membership = get_for_partner(request.membership, Membership, pk=pk)
     require(request.membership, Action.MANAGE_USERS)
     operation = request.POST.get("operation")
+    if operation not in ("deactivate", "activate", "roles"):
+        raise Http404
     try:
-        if operation in ("deactivate", "activate"):
+        if operation == "roles":
+            form = RolesForm(request.POST)
+            if not form.is_valid():
+                raise ValidationError(_("Choose at least one role."), code="required")
+            services.member_set_roles(
+                actor=request.membership, membership=membership, roles=form.cleaned_data["roles"]
+            )
+            done = _("Roles updated.")
+        else:
             services.member_set_active(
                 actor=request.membership, membership=membership, active=operation == "activate"
             )
-            messages.success(request, _("Account updated."))
-        elif operation == "roles":
-            form = RolesForm(request.POST)
-            if not form.is_valid():
-                messages.error(request, _("Choose at least one role."))
-            else:
-                services.member_set_roles(
-                    actor=request.membership, membership=membership, roles=form.cleaned_data["roles"]
-                )
-                messages.success(request, _("Roles updated."))
-        else:
-            raise Http404
+            done = _("Account updated.")
+    # A refusal shows the team page as it now is, with why, and a status that says what kind of no it was.
+    except PermissionDenied as error:
+        return _member_refused(request, str(error) or _("Your role does not allow this."), 403)
     except services.CaseActionError as error:
-        messages.error(request, error.message)
+        return _member_refused(request, error.message, 409)
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
+        return _member_refused(request, " ".join(error.messages), 400)
+    messages.success(request, done)
     return redirect("cases:team")
+
+
+def _member_refused(request: HttpRequest, message: str, status: int) -> HttpResponse:
+    messages.error(request, message)
+    return _team_page(request, _invite_form(request), status=status)
 
 
 @require_POST

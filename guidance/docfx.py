@@ -127,6 +127,9 @@ _NBSP_PREFIX = re.compile(r"([ \t\xa0]*)((?:[-*+]|\d{1,9}[.)])[ \t\xa0]+)?")
 _BOLD_LABEL = re.compile(r"(\*\*|__)(?:(?!\1).)+\1[ \t]*[:\uff1a]?")
 _DATE_FORMATS = ("%m/%d/%Y", "%Y-%m-%d")
 _YAML_NULL = "tag:yaml.org,2002:null"
+_YAML_TAG_PREFIX = "tag:yaml.org,2002:"
+# DocFX front matter is flat 'key: value' lines, a list at most; deeper nesting only risks the stack.
+_MAX_FRONT_MATTER_DEPTH = 20
 
 _APPLIES_TO_ENGLISH = ("applies to",)
 # Translated bodies carry the label in their own language; files without spans have nothing else.
@@ -191,16 +194,37 @@ def slug_from_path(path: str | os.PathLike[str]) -> str:
 
 
 def parse_file(
-    path: str | os.PathLike[str], *, locale: str | None = None, slug: str | None = None
+    path: str | os.PathLike[str],
+    *,
+    locale: str | None = None,
+    slug: str | None = None,
+    max_bytes: int | None = None,
 ) -> ParsedArticle:
-    """Read and parse the DocFX markdown file at path."""
+    """Read and parse the DocFX markdown file at path, refusing one larger than max_bytes."""
     name = os.fspath(path)
     try:
         with open(name, "rb") as handle:
-            data = handle.read()
+            if max_bytes is None:
+                data = handle.read()
+            else:
+                size = os.fstat(handle.fileno()).st_size
+                if size > max_bytes:
+                    raise _too_large(name, max_bytes, size)
+                # A file still growing, or one stat cannot size, is read no further than the limit.
+                data = handle.read(max_bytes + 1)
+                if len(data) > max_bytes:
+                    raise _too_large(name, max_bytes, None)
     except OSError as exc:
         raise DocfxError(f"cannot read the file: {exc.strerror or exc}", path=name) from exc
     return parse_article(data, path=name, locale=locale, slug=slug)
+
+
+def _too_large(path: str, max_bytes: int, size: int | None) -> DocfxError:
+    limit = f"{max_bytes // 1024} KB" if max_bytes % 1024 == 0 else f"{max_bytes:,} bytes"
+    found = f" ({size:,} bytes)" if size is not None else ""
+    return DocfxError(
+        f"the file is larger than the {limit} limit{found} (GUIDANCE_MAX_FILE_KB)", path=path, line=1
+    )
 
 
 def parse_article(
@@ -334,10 +358,56 @@ def _split_front_matter(lines: list[str], path: str) -> tuple[list[str], int]:
     )
 
 
-def _node_text(node: yaml.Node, seen: frozenset[int] = frozenset()) -> str:
+def _shorten(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _written_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix(_YAML_TAG_PREFIX) if tag.startswith(_YAML_TAG_PREFIX) else tag
+
+
+def _refused_feature(event: yaml.Event) -> str | None:
+    if isinstance(event, yaml.AliasEvent):
+        return f"YAML alias '*{_shorten(event.anchor)}'"
+    if getattr(event, "anchor", None) is not None:
+        return f"YAML anchor '&{_shorten(event.anchor)}'"
+    if getattr(event, "tag", None) is not None:
+        return f"YAML tag '{_shorten(_written_tag(event.tag))}'"
+    return None
+
+
+def _refuse_yaml_features(text: str, path: str, first_line: int) -> None:
+    """Refuse anchors, aliases, explicit tags and deep nesting, from the events alone, before composing.
+
+    Aliases are how a few hundred bytes expand to gigabytes (billion laughs) and tags ask for objects;
+    DocFX front matter needs neither, and checking the event stream means nothing is ever expanded or built.
+    """
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        line = first_line + event.start_mark.line
+        problem = _refused_feature(event)
+        if problem is not None:
+            raise DocfxError(
+                f"front matter uses a {problem}: anchors, aliases and tags are not allowed",
+                path=path,
+                line=line,
+            )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > _MAX_FRONT_MATTER_DEPTH:
+                raise DocfxError(
+                    f"front matter nests deeper than {_MAX_FRONT_MATTER_DEPTH} levels", path=path, line=line
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _node_text(node: yaml.Node, seen: set[int]) -> str:
+    # seen is shared by the whole front matter, so a node reached twice (an alias) is written once:
+    # the text stays as long as the YAML, whatever the parser let through.
     if id(node) in seen:
         return ""
-    seen = seen | {id(node)}
+    seen.add(id(node))
     if isinstance(node, yaml.ScalarNode):
         return "" if node.tag == _YAML_NULL else str(node.value)
     if isinstance(node, yaml.SequenceNode):
@@ -350,9 +420,11 @@ def _node_text(node: yaml.Node, seen: frozenset[int] = frozenset()) -> str:
 def _load_front_matter(front_lines: list[str], path: str) -> tuple[dict[str, str], dict[str, int]]:
     first_line = 2
     try:
+        text = "\n".join(front_lines)
+        _refuse_yaml_features(text, path, first_line)
         # Composing (SafeLoader's parse step) keeps every scalar's exact text, so hashes with
         # leading zeros or values like 'yes' and '2020-13-45' survive unchanged as strings.
-        root = yaml.compose("\n".join(front_lines), Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = first_line + mark.line if mark is not None else first_line
@@ -371,8 +443,9 @@ def _load_front_matter(front_lines: list[str], path: str) -> tuple[dict[str, str
     metadata: dict[str, str] = {}
     key_lines: dict[str, int] = {}
     prefixed: set[str] = set()
+    seen: set[int] = set()
     for key_node, value_node in root.value:
-        raw_key = _node_text(key_node).strip().lower()
+        raw_key = _node_text(key_node, seen).strip().lower()
         key = raw_key.removeprefix("ms.")
         is_prefixed = raw_key != key
         # When both 'ms.x' and 'x' are present, the 'ms.' form is the current DocFX spelling.
@@ -380,7 +453,7 @@ def _load_front_matter(front_lines: list[str], path: str) -> tuple[dict[str, str
             continue
         if is_prefixed:
             prefixed.add(key)
-        metadata[key] = _node_text(value_node)
+        metadata[key] = _node_text(value_node, seen)
         key_lines[key] = first_line + key_node.start_mark.line
     return metadata, key_lines
 

@@ -7,6 +7,7 @@ import json
 import re
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -54,6 +55,18 @@ def plain_text(markdown: str) -> str:
     return " ".join(_MARKUP.sub(" ", text).split())
 
 
+def validate_body_size(value: str) -> None:
+    """Refuse a body larger than import_guidance accepts a file to be (GUIDANCE_MAX_FILE_KB)."""
+    limit_kb = settings.GUIDANCE_MAX_FILE_KB
+    size = len(value.encode())
+    if size > limit_kb * 1024:
+        raise ValidationError(
+            _("This text is %(size)d KB; the limit is %(limit)d KB."),
+            code="too_large",
+            params={"size": -(-size // 1024), "limit": limit_kb},
+        )
+
+
 class Article(models.Model):
     """A guidance article for one cloud; its text fields are translated (see guidance/translation.py)."""
 
@@ -61,7 +74,7 @@ class Article(models.Model):
     cloud = models.CharField(_("cloud"), max_length=16, choices=Cloud.choices, default=Cloud.GLOBAL)
     title = models.CharField(_("title"), max_length=300)
     description = models.TextField(_("description"), blank=True)
-    body = models.TextField(_("body (markdown)"), blank=True)
+    body = models.TextField(_("body (markdown)"), blank=True, validators=[validate_body_size])
     # Case-folded plain text of the article, so search works for CJK and Cyrillic on any database.
     search_text = models.TextField(editable=False, blank=True, default="")
 

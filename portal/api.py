@@ -6,9 +6,11 @@ Kept free of rest_framework.views imports: DRF loads these classes while it is i
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -16,6 +18,7 @@ from django.utils.translation import gettext_lazy
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions, permissions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.parsers import JSONParser
 from rest_framework.throttling import SimpleRateThrottle
 
 from portal.auth import WITH_MEMBERSHIP
@@ -140,3 +143,37 @@ class TokenRateThrottle(SimpleRateThrottle):
             return self.cache.incr(key)
         except ValueError:  # expired between the two calls: a new window
             return 1 if self.cache.add(key, 1, seconds) else self.cache.incr(key)
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = 413
+    default_code = "too_large"
+    default_detail = gettext_lazy("The request body is too large.")
+
+
+class BoundedJSONParser(JSONParser):
+    """DRF's JSON parser with the web's bounds: at most DATA_UPLOAD_MAX_MEMORY_SIZE bytes (DRF reads the
+    stream itself, past Django's own check), and nesting too deep to read is a 400, not a RecursionError."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        request = (parser_context or {}).get("request")
+        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
+        if limit is not None and declared and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge()
+        raw = stream.read(limit + 1 if limit is not None else -1) if stream is not None else b""
+        if limit is not None and len(raw) > limit:
+            raise PayloadTooLarge()
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            return json.loads(raw.decode(encoding), parse_constant=_refuse_constant)
+        except RecursionError:
+            raise exceptions.ParseError(_("The JSON is nested too deeply.")) from None
+        except ValueError as error:
+            message = _("The body is not valid JSON: %(error)s") % {"error": error}
+            raise exceptions.ParseError(message) from None
+
+
+def _refuse_constant(name: str) -> None:
+    """NaN and Infinity are not JSON (Python's reader accepts them; DRF's strict parser refuses them too)."""
+    raise ValueError(f"{name} is not allowed")

@@ -13,6 +13,23 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 
+
+def axes_username(request: Any, credentials: dict[str, Any] | None = None) -> str | None:
+    """The name django-axes counts failed sign-ins against (AXES_USERNAME_CALLABLE): the address as sign-in
+    matches it (portal.models.normalize_email), so "SALES@…" and " sales@…" share one account's lockout."""
+    from django.conf import settings
+
+    from portal.models import normalize_email
+
+    field = settings.AXES_USERNAME_FORM_FIELD
+    if credentials:
+        value = credentials.get(field)
+    else:
+        value = getattr(request, "data", None) or getattr(request, "POST", {})
+        value = value.get(field) if hasattr(value, "get") else None
+    return normalize_email(value) if isinstance(value, str) else value
+
+
 # The reverse one-to-one from the user to cases.Membership, and on to its partner.
 WITH_MEMBERSHIP = "membership__partner"
 

@@ -19,8 +19,9 @@ class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
     def get_by_natural_key(self, username: str | None) -> User:
-        # E-mail addresses are matched without regard to case when signing in.
-        return self.get(email__iexact=username)
+        # Addresses are stored normalised (trimmed, lower-cased) and matched the same way when signing in;
+        # django-axes counts failures against the same form (portal.auth.axes_username).
+        return self.get(email=normalize_email(username or ""))
 
     def _create_user(self, email: str, password: str | None, **extra: Any) -> User:
         if not email:

@@ -8,17 +8,21 @@ from functools import cache
 from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.utils import translation
 
-_PLACEHOLDER = "url-for-placeholder"  # plain ASCII: reverse() quotes anything else
+# Plain ASCII (reverse() quotes anything else), one for each kind of path value: a slug or string, a case
+# number (portal.converters.CaseNumberConverter), an id.
+_PLACEHOLDERS = ("url-for-placeholder", "URLFOR-9876543210", "987654321987654321")
 
 
 @cache
 def _reversed(name: str, values: int, language: str, script_prefix: str) -> str | None:
     with translation.override(language):
-        try:
-            url = reverse(name, args=[_PLACEHOLDER] * values)
-        except NoReverseMatch:
-            return None
-    return url.split(_PLACEHOLDER, 1)[0] if values else url
+        for placeholder in _PLACEHOLDERS:
+            try:
+                url = reverse(name, args=[placeholder] * values)
+            except NoReverseMatch:
+                continue
+            return url.split(placeholder, 1)[0] if values else url
+    return None
 
 
 def url_for(name: str, *values: str, language: str | None = None) -> str | None:

@@ -86,6 +86,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "portal.middleware.RefuseNulMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "portal.sessions.AuthenticationMiddleware",
@@ -170,6 +171,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        # A writer waits for another writer instead of failing with "database is locked" at once, and every
+        # transaction takes the write lock when it begins, so two never deadlock upgrading a read lock.
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache and Celery broker -----------------------------------------------------------
@@ -282,6 +291,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 # The sign-in form posts the e-mail address as "username" (Django's AuthenticationForm).
 AXES_USERNAME_FORM_FIELD = "username"
+# Attempts are counted against the address as sign-in matches it (stripped, case-folded): "SALES@…" and
+# " sales@…" are the same account, so they share one lockout.
+AXES_USERNAME_CALLABLE = "portal.auth.axes_username"
 AXES_LOCKOUT_CALLABLE = "portal.views.locked_out"
 AXES_VERBOSE = False
 LOGIN_URL = "login"
@@ -345,9 +357,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
+        # JSON only; the one upload (POST /cases/{number}/attachments/) takes multipart itself. A form body
+        # elsewhere was one more way to send what the schema does not describe.
+        "portal.api.BoundedJSONParser",
     ],
     "EXCEPTION_HANDLER": "portal.api_errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -377,6 +389,11 @@ SPECTACULAR_SETTINGS = {
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_MB", 10, minimum=1) * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+# --- Guidance import ----------------------------------------------------------------------------
+
+# A DocFX file larger than this is refused by import_guidance (the largest Partner Center article is ~60 KB).
+GUIDANCE_MAX_FILE_KB = env.int("GUIDANCE_MAX_FILE_KB", 512, minimum=1)
 
 # --- Security ---------------------------------------------------------------------------------
 

@@ -22,4 +22,5 @@ urlpatterns += i18n_patterns(
     path("admin/", admin.site.urls),
 )
 
+handler400 = "portal.views.bad_request"
 handler404 = "portal.views.page_not_found"

@@ -98,6 +98,14 @@ def locked_out(request: HttpRequest, credentials: dict | None = None, *args, **k
     return render(request, "registration/locked_out.html", {"minutes": minutes}, status=429)
 
 
+def bad_request(request: HttpRequest, exception: Exception | None) -> HttpResponse:
+    """400s (an address, a query or a body the portal cannot read): the API in its JSON error shape."""
+    if request.path.startswith("/api/"):
+        message = _("The request cannot be read.")
+        return JsonResponse({"error": {"code": "bad_request", "message": message}}, status=400)
+    return render(request, "400.html", status=400)
+
+
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """404s: the API answers in its JSON error shape, pages with the portal's page."""
     if request.path.startswith("/api/"):

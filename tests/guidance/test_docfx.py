@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import datetime
 import pickle
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from guidance.docfx import (
     LOCALE_TO_LANGUAGE,
     DocfxError,
     ParsedArticle,
     Segment,
+    _node_text,
     locale_from_path,
     parse_article,
     parse_file,
@@ -702,3 +705,102 @@ def test_missing_file_is_a_docfx_error(tmp_path):
     """A path that cannot be read raises DocfxError instead of OSError."""
     with pytest.raises(DocfxError):
         parse_file(tmp_path / "missing.zh-tw.md")
+
+
+# --- hostile input ------------------------------------------------------------------------------
+
+# Nine nested anchors: composed and written out, this front matter is 9**9 'lol's (billion laughs).
+BILLION_LAUGHS = (
+    "---\n"
+    "title: T\n"
+    "ms.contentlocale: ja-jp\n"
+    'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    + "".join(
+        f"{name}: &{name} [{','.join([f'*{previous}'] * 9)}]\n"
+        for previous, name in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    + "---\n# T\n\nbody\n"
+)
+
+
+def test_billion_laughs_front_matter_is_refused_at_once():
+    """Nested anchors are refused at the first anchor's line, before anything is expanded."""
+    assert len(BILLION_LAUGHS.encode()) < 400
+    started = time.perf_counter()
+    error = parse_error(BILLION_LAUGHS)
+    assert time.perf_counter() - started < 0.5
+    assert error.line == 4
+    assert str(error).startswith("doc.md:4: front matter uses a YAML anchor '&a'")
+
+
+def test_single_alias_is_refused_on_its_line():
+    """An alias to a plain scalar is refused on the alias's line, even without an anchor before it."""
+    error = parse_error("---\ntitle: T\nms.contentlocale: ja-jp\ndescription: *t\n---\nbody\n")
+    assert error.line == 4
+    assert "YAML alias '*t'" in error.message
+
+
+def test_anchor_and_alias_are_refused_at_the_anchor():
+    """The anchor is the first thing refused, on its own line counted from the top of the file."""
+    error = parse_error("---\n\ntitle: &t T\nms.contentlocale: ja-jp\ndescription: *t\n---\nbody\n")
+    assert error.line == 3
+    assert "YAML anchor '&t'" in error.message
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        ("!!python/object:os.system x", "!!python/object:os.system"),
+        ("!!python/object/apply:os.system [ls]", "!!python/object/apply:os.system"),
+        ("!foo x", "!foo"),
+        ("!!str x", "!!str"),
+        ("! x", "!"),
+    ],
+)
+def test_explicit_yaml_tags_are_refused_on_their_line(value, written):
+    """Any explicit tag in the front matter is refused and named as written."""
+    error = parse_error(f"---\ntitle: T\nms.contentlocale: ja-jp\nms.custom: {value}\n---\nbody\n")
+    assert error.line == 4
+    assert f"YAML tag '{written}'" in error.message
+
+
+def test_tag_on_a_multi_line_list_is_reported_on_the_tag_line():
+    """A tag on a block collection is reported where the tag is written."""
+    error = parse_error("---\ntitle: T\nms.contentlocale: ja-jp\nitems: !!seq\n  - a\n  - b\n---\nbody\n")
+    assert error.line == 4
+
+
+def test_deeply_nested_front_matter_is_refused():
+    """Nesting deeper than any DocFX front matter is refused instead of exhausting the stack."""
+    error = parse_error(f"---\ntitle: T\nms.contentlocale: ja-jp\nx: {'[' * 5000}\n---\nbody\n")
+    assert error.line == 4
+    assert "nests deeper" in error.message
+
+
+def test_node_text_writes_a_shared_node_once():
+    """Even handed an expanded alias graph, _node_text writes each node once instead of 9**9 times."""
+    root = yaml.compose(BILLION_LAUGHS.split("---\n")[1], Loader=yaml.SafeLoader)
+    started = time.perf_counter()
+    seen: set[int] = set()
+    text = ", ".join(_node_text(value, seen) for _key, value in root.value)
+    assert time.perf_counter() - started < 0.5
+    assert text.count("lol") == 9
+
+
+def test_file_larger_than_the_limit_is_refused_before_it_is_read(tmp_path):
+    """parse_file refuses a file over max_bytes at line 1, naming the limit."""
+    path = tmp_path / "big.ja-jp.md"
+    path.write_text(JA_FRONT + "# T\n\n" + "x" * 2048 + "\n")
+    with pytest.raises(DocfxError) as caught:
+        parse_file(path, max_bytes=1024)
+    assert str(caught.value).startswith(f"{path}:1: the file is larger than the 1 KB limit")
+    assert parse_file(path).body.startswith("# T")
+
+
+def test_file_at_the_limit_is_accepted(tmp_path):
+    """A file of exactly max_bytes parses."""
+    path = tmp_path / "exact.ja-jp.md"
+    head = JA_FRONT + "# T\n\n"
+    path.write_text(head + "x" * (1024 - len(head) - 1) + "\n")
+    assert path.stat().st_size == 1024
+    assert parse_file(path, max_bytes=1024).title == "T"

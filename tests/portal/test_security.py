@@ -43,6 +43,35 @@ def test_lockout_is_per_address_and_account(client, member, password, settings) 
     assert elsewhere.status_code == 302
 
 
+def test_spelling_variants_of_the_address_share_one_lockout(client, member, password, settings) -> None:
+    """Sign-in matches the address trimmed and case-folded, so the lockout counts it the same way: changing
+    the case or adding spaces gives no fresh tries (each variant used to get five of its own)."""
+    local, domain = member.email.split("@")
+    variants = [
+        member.email.upper(),
+        f" {member.email}",
+        f"{member.email}  ",
+        f"{local.title()}@{domain.upper()}",
+    ]
+    for attempt in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert fail_login(client, variants[attempt % len(variants)]).status_code == 200
+    assert fail_login(client, f"  {member.email.upper()} ").status_code == 429
+    for spelling in (member.email, member.email.upper()):
+        right = client.post(
+            "/en/accounts/login/", {"username": spelling, "password": password}, REMOTE_ADDR="203.0.113.5"
+        )
+        assert right.status_code == 429
+    assert "_auth_user_id" not in client.session
+
+
+def test_sign_in_matches_the_address_trimmed_and_case_folded(client, member, password) -> None:
+    response = client.post(
+        "/en/accounts/login/", {"username": f"  {member.email.upper()} ", "password": password}
+    )
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(member.pk)
+
+
 def test_lockout_page_is_translated(client, member, settings) -> None:
     """The lockout page follows the language of the sign-in page."""
     for _attempt in range(settings.AXES_FAILURE_LIMIT):

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -72,6 +73,7 @@ class Command(BaseCommand):
     def _parse(self, files: list[Path], options: dict[str, Any], console: Console) -> list[ParsedArticle]:
         documents = []
         show = len(files) >= PROGRESS_THRESHOLD and options["verbosity"] > 0
+        max_bytes = settings.GUIDANCE_MAX_FILE_KB * 1024
         with Progress(
             TextColumn("Parsing"),
             BarColumn(),
@@ -83,7 +85,9 @@ class Command(BaseCommand):
             task = progress.add_task("parse", total=len(files))
             for path in files:
                 try:
-                    documents.append(parse_file(path, locale=options["locale"], slug=options["slug"]))
+                    documents.append(
+                        parse_file(path, locale=options["locale"], slug=options["slug"], max_bytes=max_bytes)
+                    )
                 except DocfxError as exc:
                     raise CommandError(f"{exc}\nNothing was imported.") from exc
                 progress.advance(task)
