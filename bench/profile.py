@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.load:
         data.recreate_database(env.DATABASE_URL)
     django.setup()
+    from bench.run import finish_collectstatic, start_collectstatic
+
+    finish_collectstatic(start_collectstatic(environment))  # pages name their static files by the manifest
     from django.core.management import call_command
     from django.test import Client
     from pyinstrument import Profiler
