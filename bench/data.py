@@ -61,6 +61,7 @@ class Loaded:
     partner_id: int
     viewer_email: str
     viewer_password: str
+    viewer_totp_key: str  # the key of the viewer's authenticator app (hex), to compute its codes
     api_key: str
     article_slugs: list[str]
     pipeline_ids: list[int]  # the notifications the close-the-loop benchmark measures
@@ -115,6 +116,31 @@ def _make_users(prefix: str, count: int, password_hash: str) -> list:
         )
         for n in range(count)
     )
+
+
+def _authenticators(users: list) -> None:
+    """Every partner user has an authenticator app set up, as the production settings (MFA_REQUIRED) require;
+    these keys are random and known to no one (nobody signs in as these people)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    TOTPDevice.objects.bulk_create(
+        TOTPDevice(user=user, name="authenticator", confirmed=True) for user in users
+    )
+
+
+def enrol_viewer(user) -> str:
+    """The measured viewer's authenticator app (a new one, replacing any earlier) and recovery codes, as
+    enrolling through the pages leaves them. Returns the app's key (hex): the runner computes its codes."""
+    from django.db import transaction
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from portal import mfa
+
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).delete()
+        device = TOTPDevice.objects.create(user=user, name=mfa.TOTP_NAME, confirmed=True)
+        mfa.new_recovery_codes(user)
+    return device.key
 
 
 def _partner(index: int, name: str, prefix: str, cloud: str = "global"):
@@ -301,8 +327,9 @@ def _ratings(partner, now, rng: random.Random) -> int:
     return len(notifications)
 
 
-def load_cases(*, viewer_password: str) -> tuple[int, str, str, dict[str, int]]:
-    """Partners, people, customers and 100,000 cases; returns the measured partner, viewer and API key."""
+def load_cases(*, viewer_password: str) -> tuple[int, str, str, str, dict[str, int]]:
+    """Partners, people, customers and 100,000 cases; returns the measured partner, the viewer's e-mail
+    address and authenticator key, the API key, and counts."""
     from django.contrib.auth.hashers import make_password
     from django.db import transaction
     from django.utils import timezone
@@ -320,6 +347,8 @@ def load_cases(*, viewer_password: str) -> tuple[int, str, str, dict[str, int]]:
         viewer = members[0]
         viewer.set_password(viewer_password)
         viewer.save(update_fields=["password"])
+        _authenticators(members[1:])
+        viewer_totp_key = enrol_viewer(viewer)
         Membership.objects.bulk_create(
             Membership(
                 user=user,
@@ -343,6 +372,7 @@ def load_cases(*, viewer_password: str) -> tuple[int, str, str, dict[str, int]]:
                 index, f"Partner {prefix} Bench", prefix, "21vianet" if index % 4 == 0 else "global"
             )
             people = _make_users(prefix.lower(), 8, unusable)
+            _authenticators(people)
             Membership.objects.bulk_create(
                 Membership(user=user, partner=partner, roles=[ROLES_CYCLE[n % len(ROLES_CYCLE)]])
                 for n, user in enumerate(people)
@@ -356,7 +386,7 @@ def load_cases(*, viewer_password: str) -> tuple[int, str, str, dict[str, int]]:
     counts["cases"] = Case.objects.count()
     counts["measured_cases"] = Case.objects.filter(partner=measured).count()
     counts["partners"] = Partner.objects.count()
-    return measured.pk, viewer.email, api_key, counts
+    return measured.pk, viewer.email, viewer_totp_key, api_key, counts
 
 
 def load_pipeline_cases() -> tuple[list[int], list[int]]:
@@ -376,6 +406,7 @@ def load_pipeline_cases() -> tuple[list[int], list[int]]:
     with transaction.atomic():
         partner = _partner(99, "Northwind Pipeline", "NWP")
         people = _make_users("nwp", 3, "!")
+        _authenticators(people)
         for n, user in enumerate(people):
             Membership.objects.create(
                 user=user, partner=partner, roles=["global_admin" if n == 0 else "billing_admin"]

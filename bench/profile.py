@@ -16,6 +16,7 @@ import secrets
 import sys
 
 from bench import data, env
+from bench.client import authenticator_code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     client = Client()
     headers: dict[str, str] = {}
     if args.who == "viewer":
+        # The production settings require a second factor: the viewer gets a new authenticator app (the key of
+        # the one the data was made with is gone), and the session gives its code after the password step.
+        key = data.enrol_viewer(viewer.user)
         client.force_login(viewer.user)
+        answer = client.post("/en/accounts/mfa/verify/", {"code": authenticator_code(key), "next": "/en/"})
+        if answer.status_code != 302 or answer["Location"] != "/en/":
+            raise SystemExit(f"the code step answered {answer.status_code}: the viewer is not signed in")
     elif args.who == "api":
         _token, key = ApiToken.issue(user=viewer.user, name="profile")
         headers["Authorization"] = f"Bearer {key}"

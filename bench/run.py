@@ -124,7 +124,7 @@ def prepare(environment: dict[str, str], password: str) -> data.Loaded:
     collect = start_collectstatic(environment)
     call_command("migrate", verbosity=0)
     started = time.perf_counter()
-    partner_id, viewer, api_key, counts = data.load_cases(viewer_password=password)
+    partner_id, viewer, totp_key, api_key, counts = data.load_cases(viewer_password=password)
     slugs = data.load_articles()
     pipeline_ids, warmup_ids = data.load_pipeline_cases()
     data.analyse()
@@ -140,6 +140,7 @@ def prepare(environment: dict[str, str], password: str) -> data.Loaded:
         partner_id=partner_id,
         viewer_email=viewer,
         viewer_password=password,
+        viewer_totp_key=totp_key,
         api_key=api_key,
         article_slugs=slugs,
         pipeline_ids=pipeline_ids,
@@ -161,6 +162,7 @@ def reuse(environment: dict[str, str], password: str) -> data.Loaded:
     viewer = Membership.objects.select_related("user").filter(partner__case_prefix="CON").order_by("pk")[0]
     viewer.user.set_password(password)
     viewer.user.save(update_fields=["password"])
+    totp_key = data.enrol_viewer(viewer.user)  # a new authenticator app: the earlier run's key is gone
     _token, api_key = ApiToken.issue(user=viewer.user, name="benchmark")
     finish_collectstatic(collect)
     log(f"reusing the data in {env.DATABASE_URL.rsplit('/', 1)[-1]}")
@@ -168,6 +170,7 @@ def reuse(environment: dict[str, str], password: str) -> data.Loaded:
         partner_id=viewer.partner_id,
         viewer_email=viewer.user.email,
         viewer_password=password,
+        viewer_totp_key=totp_key,
         api_key=api_key,
         article_slugs=list(Article.objects.order_by("pk").values_list("slug", flat=True)),
         pipeline_ids=[],
@@ -357,7 +360,7 @@ def measure_pages(
     gunicorn = server.start_gunicorn(port, environment)
     busy = BusyPartner(loaded.partner_id)
     try:
-        cookie = client.sign_in(port, loaded.viewer_email, loaded.viewer_password)
+        cookie = client.sign_in(port, loaded.viewer_email, loaded.viewer_password, loaded.viewer_totp_key)
         baseline = Page("minimal view /ping (baseline)", ["/ping"], 0.0, expect=("pong",))
         pages = [page for page in pages_to_measure(loaded, cookie) if only in page.name]
         log("warming up: a few addresses of each page, then a short load on each")

@@ -10,6 +10,8 @@ from django.utils.translation import gettext_lazy as _
 from cases import services
 from cases.models import Case, CaseEvent, Customer, Membership, Notification, Partner, Subscription
 from cases.permissions import Role
+from portal import audit
+from portal.models import AuditAction
 
 
 class MembershipForm(forms.ModelForm):
@@ -61,6 +63,25 @@ class PartnerAdmin(admin.ModelAdmin):
         ),
         (_("Collections policy"), {"fields": ("collections_policy",)}),
     )
+
+    def save_model(self, request, obj, form, change) -> None:
+        """Saved in the admin's transaction with an audit event naming what changed, before and after."""
+        super().save_model(request, obj, form, change)
+        changed = sorted(form.changed_data)
+        if changed:
+            audit.record(
+                AuditAction.PARTNER_EDITED,
+                actor=request.user,
+                partner=obj,
+                obj=obj,
+                before={name: _jsonable(form.initial.get(name)) for name in changed} if change else None,
+                after={name: _jsonable(form.cleaned_data.get(name)) for name in changed},
+                request=request,
+            )
+
+
+def _jsonable(value):
+    return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
 
 
 class SubscriptionInline(admin.TabularInline):

@@ -35,7 +35,7 @@ from rest_framework.response import Response
 from cases import services
 from cases.access import membership_of
 from cases.currencies import CURRENCY_CHOICES
-from cases.forms import AmountField, MonthField
+from cases.forms import AmountField, AuditFilterForm, MonthField
 from cases.models import (
     Attachment,
     Case,
@@ -55,6 +55,7 @@ from cases.paging import IndexPaginator
 from cases.permissions import Action, roles_allow
 from cases.uploads import ALLOWED, download_response
 from portal.api_errors import ErrorSerializer
+from portal.models import AuditAction, AuditEvent
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Invalid input, with field errors."),
@@ -394,6 +395,60 @@ class CustomerViewSet(PartnerScopedMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_serializer_class(self):
         return CustomerDetailSerializer if self.action == "retrieve" else CustomerSerializer
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    action = serializers.ChoiceField(choices=AuditAction.choices)
+    before = serializers.JSONField(allow_null=True, help_text="What the change replaced, where it applies.")
+    after = serializers.JSONField(allow_null=True, help_text="What the change made, where it applies.")
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "sequence", "created_at", "actor_email", "address", "user_agent", "action",
+            "object_type", "object_id", "object_repr", "before", "after", "previous_hash", "hash",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class AuditQuerySerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=AuditAction.choices, required=False)
+    who = serializers.CharField(required=False, allow_blank=True, max_length=254)
+    since = serializers.DateField(required=False)
+    until = serializers.DateField(required=False)
+
+
+AUDIT_FILTERS = [
+    OpenApiParameter("action", str, enum=AuditAction.values, description="Only this action."),
+    OpenApiParameter(
+        "who", {"type": "string", "maxLength": 254}, description="Part of the e-mail address of who acted."
+    ),
+    OpenApiParameter("since", OpenApiTypes.DATE, description="From this day (UTC)."),
+    OpenApiParameter("until", OpenApiTypes.DATE, description="Until this day (UTC)."),
+]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Your partner's audit trail, newest first (Global admins)",
+        parameters=AUDIT_FILTERS,
+        responses={200: AuditEventSerializer, **_errors(400, 401, 403, 404, 429)},
+    )
+)
+class AuditEventViewSet(PartnerScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = AuditEventSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # building the schema: no user
+            return AuditEvent.objects.none()
+        self.require(Action.AUDIT)
+        # The filters as the schema states them: a parameter sent empty is not a date, nor an action.
+        AuditQuerySerializer(data=self.request.query_params.dict()).is_valid(raise_exception=True)
+        form = AuditFilterForm(self.request.query_params or None)
+        if form.is_bound and not form.is_valid():
+            raise ValidationError({name: list(errors) for name, errors in form.errors.items()})
+        events = AuditEvent.objects.filter(partner=self.membership().partner).order_by("-created_at", "-pk")
+        return form.filter(events)
 
 
 class CasePaginator(IndexPaginator):

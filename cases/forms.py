@@ -272,3 +272,33 @@ class CustomerAnswerForm(forms.Form):
         choices=[(str(n), str(n)) for n in range(1, 6)],
         widget=forms.RadioSelect,
     )
+
+
+class AuditFilterForm(forms.Form):
+    """The audit trail's filters (GET): what happened, who, from and until which day."""
+
+    action = forms.ChoiceField(label=_("Action"), required=False)
+    who = forms.CharField(label=_("Who"), required=False, max_length=254)
+    since = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from portal.models import AuditAction
+
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = [("", _("Any action")), *AuditAction.choices]
+
+    def filter(self, events):
+        """The events these filters keep (all of them when the form is not valid: it shows its errors)."""
+        if not self.is_valid():
+            return events
+        data = self.cleaned_data
+        if data["action"]:
+            events = events.filter(action=data["action"])
+        if data["who"]:
+            events = events.filter(actor_email__icontains=data["who"].strip())
+        if data["since"]:
+            events = events.filter(created_at__date__gte=data["since"])
+        if data["until"]:
+            events = events.filter(created_at__date__lte=data["until"])
+        return events

@@ -26,6 +26,7 @@ class Action(models.TextChoices):
     REOPEN = "reopen", _("reopen cases")
     SUSPEND = "suspend", _("suspend and reactivate subscriptions")
     MANAGE_USERS = "manage_users", _("invite and deactivate the partner's users")
+    AUDIT = "audit", _("read and export the partner's audit trail")
 
 
 GA, UA, HA, BA, SA = (
@@ -48,6 +49,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Action.REOPEN: frozenset({GA, HA, BA}),
     Action.SUSPEND: frozenset({GA, UA, BA}),
     Action.MANAGE_USERS: frozenset({GA, UA}),
+    # Who signed in from where, who changed whose roles: for the partner's Global admins (an auditor asks).
+    Action.AUDIT: frozenset({GA}),
 }
 
 

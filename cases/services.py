@@ -50,6 +50,8 @@ from cases.models import (
 )
 from cases.permissions import Action, Role, roles_allow
 from cases.uploads import clean_filename, inspect_upload
+from portal import audit
+from portal.models import AuditAction
 
 logger = logging.getLogger(__name__)
 
@@ -516,6 +518,15 @@ def _set_subscription_status(
     SubscriptionEvent.objects.create(
         subscription=subscription, status=status, reason=reason, actor=actor.user, created_at=now
     )
+    audit.record(
+        AuditAction.SUBSCRIPTION_SUSPENDED
+        if status == SubscriptionStatus.SUSPENDED
+        else AuditAction.SUBSCRIPTION_REACTIVATED,
+        actor=actor.user,
+        partner=subscription.customer.partner,
+        obj=subscription,
+        after={"status": status, "reason": reason},
+    )
     return subscription
 
 
@@ -603,6 +614,9 @@ def member_invite(
         user=user, partner=actor.partner, roles=_clean_roles(roles), invited_by=actor.user
     )
     transaction.on_commit(lambda: send_invitation(user=user, partner=actor.partner, inviter=actor.user))
+    audit.record(
+        AuditAction.MEMBER_INVITED, actor=actor.user, partner=actor.partner, obj=user, after={"roles": roles}
+    )
     return membership
 
 
@@ -617,8 +631,17 @@ def member_set_roles(*, actor: Membership, membership: Membership, roles: list[s
         _require_global_admin(actor, _("Only a Global admin can grant or remove the Global admin role."))
         if Role.GLOBAL_ADMIN not in roles:
             _keep_a_global_admin(membership)
+    before = list(membership.roles)
     membership.roles = roles
     membership.save(update_fields=["roles"])
+    audit.record(
+        AuditAction.ROLES_CHANGED,
+        actor=actor.user,
+        partner=membership.partner,
+        obj=membership.user,
+        before={"roles": before},
+        after={"roles": roles},
+    )
     return membership
 
 
@@ -633,8 +656,35 @@ def member_set_active(*, actor: Membership, membership: Membership, active: bool
         if not active:
             _keep_a_global_admin(membership)
     user = membership.user
+    was_active = user.is_active
     user.is_active = active
     user.save(update_fields=["is_active"])
+    if was_active != active:
+        audit.record(
+            AuditAction.MEMBER_REACTIVATED if active else AuditAction.MEMBER_DEACTIVATED,
+            actor=actor.user,
+            partner=membership.partner,
+            obj=user,
+            before={"active": was_active},
+            after={"active": active},
+        )
+    return membership
+
+
+@transaction.atomic
+def member_reset_mfa(*, actor: Membership, membership: Membership) -> Membership:
+    """Remove a colleague's second factors (a lost phone): their sessions end, and they sign in with the
+    password and set up an app again. Not one's own (the security page does that), and a Global admin's only
+    as a Global admin."""
+    from portal import mfa
+
+    actor, membership = _locked_pair(actor, membership)
+    if membership.user_id == actor.user_id:
+        raise CaseActionError(_("Reset your own two-step sign-in on the Two-step sign-in page."), code="self")
+    if Role.GLOBAL_ADMIN in membership.roles:
+        _require_global_admin(actor, _("Only a Global admin can reset a Global admin's two-step sign-in."))
+    mfa.remove_factors(membership.user)
+    audit.record(AuditAction.MFA_RESET, actor=actor.user, partner=membership.partner, obj=membership.user)
     return membership
 
 

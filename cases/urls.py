@@ -27,6 +27,9 @@ urlpatterns = [
         name="subscription",
     ),
     path("team/", views.team, name="team"),
+    path("team/audit/", views.audit_trail, name="audit"),
+    path("team/audit/export/", views.audit_export, name="audit_export"),
     path("team/<id:pk>/", views.member_update, name="member"),
+    path("team/<id:pk>/mfa-reset/", views.member_mfa_reset, name="member_mfa_reset"),
     path("answer/<str:token>/", views.customer_answer, name="answer"),
 ]

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import csv
 import datetime
+import json
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Avg, Count, Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.db.models import Avg, Count, Exists, OuterRef, Q
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cases import services
 from cases.access import get_for_partner, partner_view, require
 from cases.forms import (
     AssignForm,
     AttachmentForm,
+    AuditFilterForm,
     CaseFilterForm,
     CaseForm,
     CustomerAnswerForm,
@@ -54,6 +58,8 @@ from cases.paging import CaseRowsPaginator
 from cases.permissions import Action, Role, allowed_actions
 from cases.tokens import AnswerLinkError, read_token
 from cases.uploads import download_response
+from portal import audit
+from portal.models import AuditAction, AuditEvent
 
 PAGE_SIZE = 25
 
@@ -536,6 +542,7 @@ def _team_page(request: HttpRequest, form: InviteForm, status: int = 200) -> Htt
     members = (
         Membership.objects.for_partner(request.membership.partner)
         .select_related("user")
+        .annotate(has_mfa=Exists(TOTPDevice.objects.filter(user=OuterRef("user"), confirmed=True)))
         .order_by("user__email")
     )
     can = _can(request)
@@ -587,6 +594,91 @@ def member_update(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as error:
         return _member_refused(request, " ".join(error.messages), 400)
     messages.success(request, done)
+    return redirect("cases:team")
+
+
+AUDIT_PAGE_SIZE = 50
+AUDIT_CSV_COLUMNS = (
+    "sequence", "created_at", "actor_email", "address", "user_agent", "action",
+    "object_type", "object_id", "object_repr", "before", "after", "previous_hash", "hash",
+)  # fmt: skip
+
+
+def _audit_events(request: HttpRequest) -> tuple[AuditFilterForm, Any]:
+    require(request.membership, Action.AUDIT)
+    form = AuditFilterForm(request.GET or None)
+    events = AuditEvent.objects.filter(partner=request.membership.partner).order_by("-created_at", "-pk")
+    return form, form.filter(events)
+
+
+@require_safe
+@partner_view
+def audit_trail(request: HttpRequest) -> HttpResponse:
+    """The partner's audit trail for its Global admins: filters, pages, and the same rows as CSV."""
+    form, events = _audit_events(request)
+    page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "cases/audit.html",
+        {"form": form, "page": page, "query": query.urlencode(), "labels": dict(AuditAction.choices)},
+        status=400 if form.is_bound and not form.is_valid() else 200,
+    )
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@require_safe
+@partner_view
+def audit_export(request: HttpRequest) -> StreamingHttpResponse:
+    """The filtered trail as CSV (UTF-8 with a byte-order mark, so spreadsheet programs read CJK names); the
+    export is itself an event on the trail, written before the file is streamed."""
+    _form, events = _audit_events(request)
+    audit.record(
+        AuditAction.EXPORTED,
+        actor=request.user,
+        partner=request.membership.partner,
+        after={"filters": {k: v for k, v in request.GET.items() if k != "page"}, "rows": events.count()},
+        request=request,
+    )
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield "\ufeff" + writer.writerow(AUDIT_CSV_COLUMNS)
+        for event in events.iterator(chunk_size=1000):
+            values = [getattr(event, column) for column in AUDIT_CSV_COLUMNS]
+            yield writer.writerow(
+                [json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v for v in values]
+            )
+
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    name = f"audit-{request.membership.partner.case_prefix.lower()}-{stamp}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_POST
+@partner_view
+def member_mfa_reset(request: HttpRequest, pk: int) -> HttpResponse:
+    membership = get_for_partner(request.membership, Membership, pk=pk)
+    require(request.membership, Action.MANAGE_USERS)
+    try:
+        services.member_reset_mfa(actor=request.membership, membership=membership)
+    except PermissionDenied as error:
+        return _member_refused(request, str(error) or _("Your role does not allow this."), 403)
+    except services.CaseActionError as error:
+        return _member_refused(request, error.message, 409)
+    messages.success(
+        request,
+        _("Two-step sign-in was reset for %(email)s: they sign in with their password and set up a new app.")
+        % {"email": membership.user.email},
+    )
     return redirect("cases:team")
 
 

@@ -2,7 +2,9 @@
 
 Helpdesk agents open cases, start and escalate them (and triage the ones sales agents opened); billing admins
 resolve them, which owes the customer one resolution e-mail; everyone reads the guidance in several languages
-and the case list. Web users sign in with the form (session and CSRF cookies), API users send their own token.
+and the case list. Web users sign in with the form (session and CSRF cookies) and then give the code of their
+authenticator app, computed from its key as the phone would (the production settings require a second factor);
+API users send their own token.
 
 Run by `python -m loadtest.run`, which writes the accounts to LOADTEST_FIXTURE and reads what the clients saw
 from LOADTEST_RESULTS: the cases they created (by a marker in the title), the resolutions the portal
@@ -12,11 +14,15 @@ confirmed, and every 5xx answer (locust only counts failures; these are recorded
 # ruff: noqa: S311 - random picks the simulated people's choices, not secrets
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import json
 import os
 import random
 import re
+import struct
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -32,6 +38,7 @@ TIMEOUT = 30  # seconds a single request may take before the client gives up (a 
 
 CASE_URL = re.compile(r"/cases/([A-Z]{2,6}-\d+)/$")
 CASE_LINK = re.compile(r'href="/[a-z-]+/cases/([A-Z]{2,6}-\d+)/"')
+CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 RECORD: dict[str, Any] = {
     # {"marker", "number", "via", "partner"}: cases the portal said it created
@@ -57,6 +64,36 @@ def next_account(class_name: str) -> dict[str, Any]:
     """Each simulated user signs in as the next account made for its class (round robin over partners)."""
     accounts = FIXTURE["accounts"][class_name]
     return accounts[next(_cursors[class_name]) % len(accounts)]
+
+
+# The time step of the last code each account's app gave, in this process (locust runs one).
+_last_steps: dict[str, int] = {}
+
+
+def totp(key: bytes, step: int, digits: int) -> str:
+    """The code of one time step by RFC 6238 (HMAC-SHA1), as every authenticator app computes it; the portal
+    checks it with django-otp. Plain Python: the locust process loads no Django."""
+    digest = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    number = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
+    return f"{number % 10**digits:0{digits}d}"
+
+
+def authenticator_code(account: dict[str, Any]) -> str:
+    """The code the account's authenticator app shows, computed from its key as a phone does (its own clock,
+    no drift). A code is refused a second time, so a second sign-in of one account within a 30-second step
+    gives the next step's code, which the portal accepts one step early; later still, it waits for it."""
+    app = account["totp"]
+    period, t0 = app["step"], app["t0"]
+    while True:
+        now = time.time()
+        current = int(now - t0) // period
+        wanted = max(current, _last_steps.get(account["email"], current - 1) + 1)
+        if wanted <= current + 1:
+            break
+        gevent.sleep((wanted - 1) * period + t0 - now + 0.05)  # until the wanted step is one step ahead
+    _last_steps[account["email"]] = wanted
+    return totp(bytes.fromhex(app["key"]), wanted, app["digits"])
 
 
 def new_marker() -> str:
@@ -133,6 +170,9 @@ def expect(response, *codes: int, conflicts: tuple[int, ...] = ()) -> bool:
     landed = (response.url or "") + " " + (response.headers.get("Location", "") if status else "")
     if "/accounts/login/" in landed and "/accounts/login/" not in name:
         response.failure("sent to the sign-in page: the session was lost")
+        return False
+    if "/accounts/mfa/" in landed and "/accounts/mfa/" not in name:
+        response.failure("sent to the second factor: the session did not give its code")
         return False
     if status in codes:
         response.success()
@@ -249,18 +289,52 @@ class WebUser(PartnerUser):
         return self.client.cookies.get("csrftoken", "")
 
     def sign_in(self) -> None:
+        """The password, then the authenticator app's code, following the portal's redirects as a browser
+        does: the password alone leads only to the code step."""
         url = f"/{self.lang}/accounts/login/"
+        cases = f"/{self.lang}/cases/"
         with self.get(url, "/[lang]/accounts/login/") as page:
             expect(page, 200)
         data = {
             "csrfmiddlewaretoken": self.csrf(),
             "username": self.account["email"],
             "password": self.account["password"],
-            "next": f"/{self.lang}/cases/",
+            "next": cases,
         }
         with self.post(url, "/[lang]/accounts/login/ (sign in)", data=data, allow_redirects=False) as answer:
-            if expect(answer, 302) and "sessionid" not in self.client.cookies:
+            if not expect(answer, 302):
+                return
+            if "sessionid" not in self.client.cookies:
                 answer.failure("signed in without a session cookie")
+                return
+            landing = answer.headers.get("Location", "")
+        with self.get(landing, "/[lang]/cases/ (before the code)", allow_redirects=False) as answer:
+            code_step = answer.headers.get("Location", "") if answer.status_code == 302 else ""
+            if not code_step.startswith(f"/{self.lang}/accounts/mfa/verify/"):
+                answer.failure(
+                    f"the password alone was not sent to the code step: {answer.status_code} {code_step}"
+                )
+                return
+            answer.success()
+        with self.get(code_step, "/[lang]/accounts/mfa/verify/") as page:
+            token = CSRF_FIELD.search(page.text) if expect(page, 200) else None
+            if page.status_code == 200 and token is None:
+                page.failure("the code step offers no CSRF token")
+        if token is None:
+            return
+        data = {
+            "csrfmiddlewaretoken": token.group(1),
+            "code": authenticator_code(self.account),
+            "next": cases,
+        }
+        with self.post(
+            f"/{self.lang}/accounts/mfa/verify/",
+            "/[lang]/accounts/mfa/verify/ (code)",
+            data=data,
+            allow_redirects=False,
+        ) as answer:
+            if expect(answer, 302) and answer.headers.get("Location") != cases:
+                answer.failure(f"the code step led to {answer.headers.get('Location')!r}, not {cases}")
 
     def form_post(self, url: str, name: str, data: dict[str, Any]):
         return self.post(url, name, data={"csrfmiddlewaretoken": self.csrf(), **data}, allow_redirects=False)

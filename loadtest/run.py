@@ -3,7 +3,8 @@
 1. Recreates a database of its own (`portal_load` by default) and migrates it; empties its own Redis database
    (`/10` by default, or starts a redis-server of its own with --private-redis).
 2. Creates four partners on different clouds and plans, their customers (every language), enough users of each
-   role for every simulated user to be a person of its own, API tokens, and imports guidance/content.
+   role for every simulated user to be a person of its own, each with an authenticator app (TOTP) set up, API
+   tokens, and imports guidance/content.
 3. Starts an SMTP sink (aiosmtpd, counting messages by Message-ID), one Celery worker with beat, and gunicorn
    with DEBUG=0 — every one on 127.0.0.1, on free ports.
 4. Runs loadtest/locustfile.py headless for --users and --duration, then waits (bounded) for the outbox to
@@ -852,9 +853,11 @@ def tracebacks(text: str) -> list[str]:
 
 
 def create_people(users: int) -> dict[str, Any]:
-    """Partners, customers, users of each role (a person per simulated user), API tokens: the fixture."""
+    """Partners, customers, users of each role (a person per simulated user) with their authenticator apps'
+    keys, API tokens: the fixture."""
     from django.contrib.auth.hashers import make_password
     from django.db import transaction
+    from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from cases.models import Customer, Membership, Partner, Subscription
     from guidance.models import Article
@@ -918,11 +921,16 @@ def create_people(users: int) -> dict[str, Any]:
                     password=hashed,
                 )
                 Membership.objects.create(user=user, partner=partners[prefix], roles=[role])
+                # The production settings require a second factor of every partner user: each person has an
+                # authenticator app set up (a random key of its own), and the locustfile computes its codes
+                # from the key as the phone would.
+                app = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
                 token = ApiToken.issue(user=user, name="load test")[1] if mode == "api" else None
                 accounts.append(
                     {
                         "email": user.email,
                         "password": password,
+                        "totp": {"key": app.key, "step": app.step, "t0": app.t0, "digits": app.digits},
                         "token": token,
                         "partner": prefix,
                         "language": language,

@@ -3,7 +3,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.utils.translation import gettext_lazy as _
 
-from portal.models import User
+from portal.models import AuditEvent, User
 
 
 class UserCreationAdminForm(AdminUserCreationForm):
@@ -38,3 +38,23 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "usable_password", "password1", "password2")}),
     )
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Every partner's trail, for staff: read only (events are appended by portal.audit, never edited)."""
+
+    list_display = ("created_at", "partner", "actor_email", "action", "object_repr", "address")
+    list_filter = ("action", "partner")
+    search_fields = ("actor_email", "object_repr", "address")
+    date_hierarchy = "created_at"
+    readonly_fields = [field.name for field in AuditEvent._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

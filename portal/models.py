@@ -159,3 +159,81 @@ class Session(AbstractBaseSession):
         from portal.sessions import SessionStore
 
         return SessionStore
+
+
+class AuditAction(models.TextChoices):
+    SIGN_IN = "sign_in", _("signed in")
+    SIGN_IN_FAILED = "sign_in_failed", _("sign-in failed")
+    LOCKED_OUT = "locked_out", _("locked out")
+    MFA_ENROLLED = "mfa_enrolled", _("set up two-step sign-in")
+    MFA_REMOVED = "mfa_removed", _("turned two-step sign-in off")
+    MFA_RESET = "mfa_reset", _("reset a colleague's two-step sign-in")
+    MFA_RECOVERY_USED = "mfa_recovery_used", _("used a recovery code")
+    MFA_RECOVERY_RENEWED = "mfa_recovery_renewed", _("made new recovery codes")
+    MEMBER_INVITED = "member_invited", _("invited a colleague")
+    ROLES_CHANGED = "roles_changed", _("changed roles")
+    MEMBER_DEACTIVATED = "member_deactivated", _("deactivated an account")
+    MEMBER_REACTIVATED = "member_reactivated", _("reactivated an account")
+    TOKEN_CREATED = "token_created", _("created an API token")
+    TOKEN_REVOKED = "token_revoked", _("revoked an API token")
+    SUBSCRIPTION_SUSPENDED = "subscription_suspended", _("suspended a subscription")
+    SUBSCRIPTION_REACTIVATED = "subscription_reactivated", _("reactivated a subscription")
+    PARTNER_EDITED = "partner_edited", _("edited the partner (admin site)")
+    EXPORTED = "exported", _("exported the audit trail")
+
+
+class AuditChain(models.Model):
+    """The head of one audit chain (one per partner, and one for events of no partner): the hash of its last
+    event, so removing the newest events is detectable too, and the row every new event locks."""
+
+    key = models.CharField(max_length=32, unique=True)
+    last_hash = models.CharField(max_length=64, blank=True)
+    count = models.PositiveBigIntegerField(default=0)
+    # Past the retention, events up to this sequence number were removed; the chain starts after this hash.
+    pruned_to = models.PositiveBigIntegerField(default=0)
+    pruned_hash = models.CharField(max_length=64, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.count})"
+
+
+class AuditEvent(models.Model):
+    """Who did what, when and from where: append-only, each event carrying the hash of the one before it in
+    its partner's chain (portal/audit.py; `manage.py audit_verify` checks the chains)."""
+
+    partner = models.ForeignKey(
+        "cases.Partner", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_email = models.CharField(_("who"), max_length=254, blank=True)
+    address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
+    action = models.CharField(_("action"), max_length=32, choices=AuditAction.choices)
+    object_type = models.CharField(max_length=40, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(_("object"), max_length=200, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    sequence = models.PositiveBigIntegerField(editable=False)
+    previous_hash = models.CharField(max_length=64, blank=True, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["partner", "-created_at", "-id"], name="audit_partner_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_email} {self.action}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise ValueError("Audit events are never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any):
+        raise ValueError("Audit events are never deleted (see AUDIT_RETENTION_DAYS).")

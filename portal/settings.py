@@ -70,6 +70,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "simple_history",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "csp",
     "rest_framework",
     "drf_spectacular",
@@ -91,6 +94,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "portal.sessions.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After the password, a user with a second factor reaches only the code step until the code is given.
+    "portal.mfa.MfaGateMiddleware",
+    "portal.audit.AuditContextMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -259,6 +265,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "cases.tasks.sweep_notifications",
         "schedule": float(NOTIFICATION_SWEEP_SECONDS),
     },
+    "prune-audit-trail": {"task": "portal.tasks.prune_audit", "schedule": 24 * 60 * 60.0},
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -296,6 +303,12 @@ AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "portal.auth.axes_username"
 AXES_LOCKOUT_CALLABLE = "portal.views.locked_out"
 AXES_VERBOSE = False
+# The audit trail (portal/audit.py): events older than this are removed by `manage.py audit_prune` (0: kept).
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", 400, minimum=0)
+# Two-step sign-in (portal/mfa.py). Required of every partner user and staff member in production; the
+# embedded default (`make run`, DEBUG on) leaves it to each user, so the demo accounts open directly.
+MFA_REQUIRED = env.bool("MFA_REQUIRED", not DEBUG)
+OTP_TOTP_ISSUER = "CSP Partner Portal"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"

@@ -6,6 +6,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -15,8 +16,9 @@ from django.views import defaults, i18n
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
+from portal import audit, mfa
 from portal.health import overall, run_checks
-from portal.models import ApiToken
+from portal.models import ApiToken, AuditAction
 from portal.navigation import is_member
 
 
@@ -72,12 +74,22 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
             token = get_object_or_404(
                 ApiToken, pk=request.POST.get("revoke"), user=request.user, revoked_at=None
             )
-            token.revoked_at = timezone.now()
-            token.save(update_fields=["revoked_at"])
+            with transaction.atomic():
+                token.revoked_at = timezone.now()
+                token.save(update_fields=["revoked_at"])
+                audit.record(AuditAction.TOKEN_REVOKED, actor=request.user, obj=token, request=request)
             messages.success(request, _("The token “%(name)s” was revoked.") % {"name": token.name})
             return redirect("api_tokens")
+        if not mfa.is_verified(request):
+            # A token outlives the session and skips the code step: only a session that gave a code makes one.
+            messages.error(
+                request, _("Set up two-step sign-in first: API tokens are created only after a code.")
+            )
+            return redirect("api_tokens")
         if form.is_valid():
-            _token, new_key = ApiToken.issue(user=request.user, name=form.cleaned_data["name"])
+            with transaction.atomic():
+                token, new_key = ApiToken.issue(user=request.user, name=form.cleaned_data["name"])
+                audit.record(AuditAction.TOKEN_CREATED, actor=request.user, obj=token, request=request)
             form = ApiTokenForm()
     tokens = ApiToken.objects.filter(user=request.user)
     return render(
@@ -88,6 +100,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
             "form": form,
             "new_key": new_key,
             "is_member": is_member(request.user),
+            "verified": mfa.is_verified(request),
         },
     )
 

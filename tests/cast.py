@@ -139,3 +139,17 @@ def case(helpdesk_agent, customer):
 @pytest.fixture
 def fabrikam_case(outsider, fabrikam_customer):
     return open_dispute(outsider, fabrikam_customer, currency="CNY", disputed_amount=Decimal("980.00"))
+
+
+def force_login_with_code(client, user) -> None:
+    """client.force_login, and the session counts as having given a two-step code (an authenticator app is
+    set up for the user): what a session is after the code step (portal/mfa.py)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.pop("mfa_pending", None)  # the code was given
+    session.save()

@@ -34,9 +34,10 @@ from cases.models import (
     Transition,
 )
 from cases.permissions import PERMISSIONS, Action, Role
+from portal import audit
 from portal.api import TokenRateThrottle
-from portal.models import ApiToken
-from tests.cast import open_dispute
+from portal.models import ApiToken, AuditAction
+from tests.cast import force_login_with_code, open_dispute
 from tests.factories import CustomerFactory, MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -371,6 +372,14 @@ ENDPOINTS: dict[str, Endpoint] = {
         done=lambda case, response, actor, ctx: case.status == Status.IN_PROGRESS
         and _status_event(case, actor, Status.RESOLVED, Status.IN_PROGRESS),
     ),
+    "audit": Endpoint(
+        Action.AUDIT,
+        "audit.list",
+        setup=lambda case, boss: audit.record(AuditAction.SIGN_IN, actor=boss.user, obj=boss.user),
+        send=lambda client, case, ctx: client.get(f"{API}/audit/", {"action": "sign_in"}),
+        done=lambda case, response, actor, ctx: response.json()["count"] >= 1
+        and {event["action"] for event in response.json()["results"]} == {"sign_in"},
+    ),
     "download": Endpoint(
         Action.VIEW,
         "case.attachment",
@@ -392,7 +401,7 @@ def test_every_api_action_of_the_table_and_of_the_viewsets_has_an_endpoint() -> 
     extra = {f"case.{a.__name__}" for a in CaseViewSet.get_extra_actions()}
     standard = {"case.list", "case.retrieve", "case.create", "case.partial_update"}
     customers = {"customer.list", "customer.retrieve"}
-    assert {e.view_action for e in ENDPOINTS.values()} == extra | standard | customers
+    assert {e.view_action for e in ENDPOINTS.values()} == extra | standard | customers | {"audit.list"}
 
 
 @pytest.mark.parametrize("endpoint", list(ENDPOINTS))
@@ -1116,7 +1125,7 @@ KEY = re.compile(r"csp_[A-Za-z0-9_\-]{40,}")  # a whole key; the list shows only
 
 def test_tokens_page_creates_shows_once_lists_and_revokes(client, global_admin) -> None:
     """A token is shown only on the page that created it, is listed by prefix, and stops working when revoked."""
-    client.force_login(global_admin.user)
+    force_login_with_code(client, global_admin.user)
     created = client.post(TOKENS_PAGE, {"name": "PSA integration"})
     assert created.status_code == 200
     html = created.content.decode()

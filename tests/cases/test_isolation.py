@@ -34,6 +34,8 @@ from cases.models import (
     Transition,
 )
 from cases.permissions import Role
+from portal import audit
+from portal.models import AuditAction
 from tests.factories import MembershipFactory, SubscriptionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -88,6 +90,7 @@ def build_world(actor: Membership, case: Case, active_subscription: Subscription
         status="failed",
         last_error="550 mailbox unavailable",
     )
+    audit.record(AuditAction.SIGN_IN, actor=actor.user, obj=actor.user)  # each partner's trail has an entry
     inactive = MembershipFactory(
         partner=actor.partner,
         roles=[Role.SALES_AGENT],
@@ -233,6 +236,8 @@ ROUTES: dict[str, Route] = {
     "customers": Route("GET", shows=lambda w: w.customer.company_name),
     "customer_search": Route("GET", shows=lambda w: w.customer.company_name),
     "team": Route("GET", shows=lambda w: w.member.user.email),
+    "audit": Route("GET", shows=lambda w: w.member.user.email),
+    "audit_export": Route("GET", shows=lambda w: w.member.user.email),
     # Pages and actions on one object.
     "detail": Route("GET", _case_probes({})),
     "assign": Route(
@@ -295,6 +300,7 @@ ROUTES: dict[str, Route] = {
             Probe({"pk": w.member.pk}, lambda: {"operation": "roles", "roles": [Role.GLOBAL_ADMIN]}),
         ],
     ),
+    "member_mfa_reset": Route("POST", lambda w: [Probe({"pk": w.member.pk}, lambda: {})]),
 }
 
 
@@ -429,7 +435,9 @@ def test_pages_without_objects_show_no_fabrikam_data(
         assert route.shows(contoso_world) in content, f"{url} does not show Contoso's own data"
         assert [text for text in forbidden if text in content] == [], url
         checked.append(name)
-    assert sorted(checked) == ["create", "customer_search", "customers", "dashboard", "list", "team"]
+    assert sorted(checked) == [
+        "audit", "audit_export", "create", "customer_search", "customers", "dashboard", "list", "team"
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -87,6 +87,11 @@ def attempt_suspend(client, case, setup, customer, subscription):
     return response.status_code, subscription.status == SubscriptionStatus.SUSPENDED
 
 
+def attempt_audit(client, case, setup, customer, subscription):
+    response = client.get(reverse("cases:audit"))
+    return response.status_code, response.status_code == 200 and b'class="audit-table"' in response.content
+
+
 def attempt_manage_users(client, case, setup, customer, subscription):
     response = client.post(
         reverse("cases:team"),
@@ -105,6 +110,7 @@ ATTEMPTS = {
     Action.REOPEN: attempt_reopen,
     Action.SUSPEND: attempt_suspend,
     Action.MANAGE_USERS: attempt_manage_users,
+    Action.AUDIT: attempt_audit,
 }
 
 
@@ -142,7 +148,7 @@ def test_several_roles_combine() -> None:
     roles = [Role.SALES_AGENT, Role.BILLING_ADMIN]
     assert roles_allow(roles, Action.ESCALATE) and roles_allow(roles, Action.SUSPEND)
     assert not roles_allow(roles, Action.MANAGE_USERS)
-    assert allowed_actions(roles) == frozenset(Action.values) - {Action.MANAGE_USERS}
+    assert allowed_actions(roles) == frozenset(Action.values) - {Action.MANAGE_USERS, Action.AUDIT}
 
 
 def test_deactivated_user_can_do_nothing(client, helpdesk_agent, global_admin, case) -> None:

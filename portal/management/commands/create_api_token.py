@@ -6,8 +6,10 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
-from portal.models import ApiToken
+from portal import audit
+from portal.models import ApiToken, AuditAction
 
 
 class Command(BaseCommand):
@@ -25,5 +27,7 @@ class Command(BaseCommand):
             raise CommandError(f"{user.email} is deactivated.")
         if not hasattr(user, "membership"):
             self.stderr.write(f"Note: {user.email} belongs to no partner; the token will reach no data.")
-        _token, key = ApiToken.issue(user=user, name=options["name"])
+        with transaction.atomic():
+            token, key = ApiToken.issue(user=user, name=options["name"])
+            audit.record(AuditAction.TOKEN_CREATED, actor=user, obj=token, after={"by": "create_api_token"})
         self.stdout.write(key)
