@@ -177,7 +177,19 @@ def check_code(request: HttpRequest, code: str) -> tuple[str, int]:
     return CodeResult.OK, 0
 
 
+def signed_in_fully(request: HttpRequest, user) -> None:
+    """The whole sign-in succeeded: the failed attempts counted against this address and account are cleared
+    (django-axes, whose own reset on the password step is off: AXES_RESET_ON_SUCCESS)."""
+    from axes.handlers.proxy import AxesProxyHandler
+    from axes.helpers import get_client_ip_address
+
+    AxesProxyHandler.reset_attempts(
+        ip_address=get_client_ip_address(request), username=user.get_username(), ip_or_username=False
+    )
+
+
 def _verified(request: HttpRequest, device) -> None:
+    signed_in_fully(request, request.user)
     request.session.cycle_key()
     request.session.pop(PENDING_SESSION_KEY, None)
     otp_login(request, device)
@@ -195,6 +207,8 @@ def _pending_after_password(sender, request, user, **kwargs) -> None:
     request.session.pop(DEVICE_ID_SESSION_KEY, None)
     if has_factor(user):
         request.session[PENDING_SESSION_KEY] = True
+    else:
+        signed_in_fully(request, user)
 
 
 # --- The gate ------------------------------------------------------------------------------------------

@@ -80,6 +80,7 @@ def verify(request: HttpRequest) -> HttpResponse:
                     )
                     messages.warning(request, message % {"count": left})
                 return redirect(_next(request))
+            # Every refused code counts towards the lockout, one sent during the back-off too.
             user_login_failed.send(sender=__name__, credentials=credentials, request=request)
             if not AxesProxyHandler.is_allowed(request, credentials):
                 return _locked(request)

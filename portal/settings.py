@@ -295,7 +295,9 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
+# A sign-in resets the count only once it is whole: after the code for a user with two-step sign-in
+# (portal.mfa), so signing in again with the password gives no fresh tries at the code.
+AXES_RESET_ON_SUCCESS = False
 # The sign-in form posts the e-mail address as "username" (Django's AuthenticationForm).
 AXES_USERNAME_FORM_FIELD = "username"
 # Attempts are counted against the address as sign-in matches it (stripped, case-folded): "SALES@…" and

@@ -269,3 +269,38 @@ def test_another_partners_admin_cannot_reset_factors(client, enrolled, outsider)
     response = client.post(reverse("cases:member_mfa_reset", args=[member.pk]))
     assert response.status_code in (403, 404)
     assert mfa.has_factor(member.user)
+
+
+def test_signing_in_again_with_the_password_gives_no_fresh_tries_at_the_code(
+    client, enrolled, password, settings
+) -> None:
+    """Wrong codes count until the whole sign-in succeeds: the password alone does not reset them."""
+    member, device, _codes = enrolled
+    wrong = f"{(int(code_for(device)) + 500_000) % 1_000_000:06d}"
+    sign_in(client, member.user, password)
+    for _n in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert (
+            client.post("/en/accounts/mfa/verify/", {"code": wrong}, REMOTE_ADDR="203.0.113.9").status_code
+            == 400
+        )
+    client.logout()
+    assert sign_in(client, member.user, password).status_code == 302  # the password is still accepted
+    assert (
+        client.post("/en/accounts/mfa/verify/", {"code": wrong}, REMOTE_ADDR="203.0.113.9").status_code == 429
+    )
+
+
+def test_a_whole_sign_in_clears_the_failures(client, enrolled, password, settings) -> None:
+    member, device, _codes = enrolled
+    wrong = f"{(int(code_for(device)) + 500_000) % 1_000_000:06d}"
+    sign_in(client, member.user, password)
+    verify = "/en/accounts/mfa/verify/"
+    for _n in range(settings.AXES_FAILURE_LIMIT - 1):
+        client.post(verify, {"code": wrong}, REMOTE_ADDR="203.0.113.9")
+    device.refresh_from_db()
+    device.throttle_reset()  # the user waits out django-otp's back-off before the right code
+    assert client.post(verify, {"code": code_for(device, 1)}, REMOTE_ADDR="203.0.113.9").status_code == 302
+    client.logout()
+    sign_in(client, member.user, password)
+    for _n in range(settings.AXES_FAILURE_LIMIT - 1):  # as many tries as before: the count was cleared
+        assert client.post(verify, {"code": wrong}, REMOTE_ADDR="203.0.113.9").status_code == 400
