@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -14,7 +15,9 @@ from django.utils.translation import ngettext
 from modeltranslation.admin import TabbedDjangoJqueryTranslationAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
+from guidance.forms import TextareaField
 from guidance.models import Article, Translation, TranslationType, outdated_condition
+from guidance.reading import linkable
 from guidance.services import translations_mark_reviewed, translations_mark_unreviewed
 
 STATUS_CHOICES = (
@@ -129,6 +132,8 @@ class ArticleAdmin(SimpleHistoryAdmin, TabbedDjangoJqueryTranslationAdmin):
     inlines = (TranslationInline,)
     actions = ("mark_reviewed",)
     history_list_display = ("changed_languages",)
+    # Every language's description and body (each a translated TextField).
+    formfield_overrides = {models.TextField: {"form_class": TextareaField}}
 
     class Media:
         css = {"all": ("guidance/admin.css",)}
@@ -163,8 +168,9 @@ class ArticleAdmin(SimpleHistoryAdmin, TabbedDjangoJqueryTranslationAdmin):
         delta = obj.diff_against(previous)
         return ", ".join(sorted(change.field for change in delta.changes)) or "—"
 
-    def view_on_site(self, obj: Article) -> str:
-        return obj.get_absolute_url()
+    def view_on_site(self, obj: Article) -> str | None:
+        # An article stored with a bad slug still opens here, so that the slug can be corrected.
+        return obj.get_absolute_url() if linkable(obj.pk, obj.slug) else None
 
     @admin.action(description=_("Mark all translations of the selected articles reviewed"))
     def mark_reviewed(self, request: HttpRequest, queryset: QuerySet[Article]) -> None:
@@ -231,7 +237,9 @@ class TranslationAdmin(admin.ModelAdmin):
         url = reverse("admin:guidance_article_change", args=[obj.article_id])
         return format_html('<a href="{}">{}</a>', url, _("Edit the article"))
 
-    def view_on_site(self, obj: Translation) -> str:
+    def view_on_site(self, obj: Translation) -> str | None:
+        if not linkable(obj.article_id, obj.article.slug):
+            return None
         with i18n.override(obj.language):
             return obj.article.get_absolute_url()
 

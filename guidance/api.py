@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from guidance.models import Article, Cloud
-from guidance.reading import article_page, article_summary
+from guidance.reading import article_page, article_summaries
 from portal.api_errors import ErrorSerializer
 
 LANGUAGE_CODES = [code for code, _name in settings.LANGUAGES]
@@ -76,8 +76,8 @@ class GuidanceViewSet(viewsets.ViewSet):
         language, cloud = _query(request)
         articles = Article.objects.for_cloud(cloud).prefetch_related("translations")
         data = []
-        for article in articles:
-            summary = article_summary(article, language)
+        for summary in article_summaries(articles, language):
+            article = summary.article
             translation = {t.language: t for t in article.translations.all()}.get(language)
             data.append(
                 {

@@ -14,13 +14,16 @@ import yaml
 
 __all__ = [
     "LOCALE_TO_LANGUAGE",
+    "MAX_SLUG_LENGTH",
     "DocfxError",
     "ParsedArticle",
     "Segment",
     "locale_from_path",
     "parse_article",
     "parse_file",
+    "repository_locale",
     "slug_from_path",
+    "slug_problem",
 ]
 
 LOCALE_TO_LANGUAGE: dict[str, str] = {
@@ -180,8 +183,26 @@ def locale_from_path(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
+def repository_locale(path: str | os.PathLike[str]) -> str | None:
+    """Return the locale of the clone of a localized docs repository that path lies in, or None.
+
+    Microsoft's localized docs repositories are named <docset>.<locale> (partner-center-pr.zh-tw), so a
+    folder named so says the locale of the files below it. Only locales in LOCALE_TO_LANGUAGE count: any
+    other suffix is just part of a folder's name.
+    """
+    for folder in reversed(_path_parts(path)[:-1]):
+        name, dot, suffix = folder.rpartition(".")
+        if dot and name and (locale := _normalise_locale(suffix)) in LOCALE_TO_LANGUAGE:
+            return locale
+    return None
+
+
 def slug_from_path(path: str | os.PathLike[str]) -> str:
-    """Return the file stem of path without its extension and any locale suffix."""
+    """Return the file stem of path without its extension and any locale suffix.
+
+    The extension is stripped once: x.md.md gives x.md, which is no slug (slug_problem), so such a file is
+    refused rather than guessed at.
+    """
     parts = _path_parts(path)
     if not parts:
         return ""
@@ -191,6 +212,46 @@ def slug_from_path(path: str | os.PathLike[str]) -> str:
     if len(pieces) > 1 and _as_locale(pieces[-1]) is not None:
         pieces.pop()
     return ".".join(pieces)
+
+
+# An article's slug is the last segment of its page address: Django's slug (the <slug:> path converter),
+# and no longer than the column that keeps it.
+_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
+MAX_SLUG_LENGTH = 200
+_SLUG_RULE = "letters, digits, hyphens and underscores only"
+
+
+def slug_problem(slug: str) -> str | None:
+    """Why slug cannot be an article's slug, or None if it can."""
+    if not _SLUG.fullmatch(slug):
+        return f"the slug '{slug}' cannot be part of a page address ({_SLUG_RULE})"
+    if len(slug) > MAX_SLUG_LENGTH:
+        return f"the slug is {len(slug)} characters long; the limit is {MAX_SLUG_LENGTH}"
+    return None
+
+
+def _check_slug(slug: str, path: str, *, given: bool) -> None:
+    problem = slug_problem(slug)
+    if problem is None:
+        return
+    if given:
+        raise DocfxError(problem, path=path, line=1)
+    name = _path_parts(path)[-1]
+    if name.lower().endswith(".md.md"):
+        raise DocfxError(
+            f"the file name '{name}' ends in '.md' twice (it would give the slug '{slug}'): "
+            f"rename it to '{name[:-3]}'",
+            path=path,
+            line=1,
+        )
+    if len(slug) > MAX_SLUG_LENGTH:
+        raise DocfxError(f"{problem}: rename the file or pass --slug", path=path, line=1)
+    raise DocfxError(
+        f"the file name gives the slug '{slug}', which cannot be part of a page address ({_SLUG_RULE}): "
+        "rename the file or pass --slug",
+        path=path,
+        line=1,
+    )
 
 
 def parse_file(
@@ -244,6 +305,7 @@ def parse_article(
     article_slug = slug if slug is not None else slug_from_path(path)
     if not article_slug.strip():
         raise DocfxError("cannot tell the slug: pass --slug", path=path)
+    _check_slug(article_slug, path, given=slug is not None)
 
     body_line = body_index + 1
     # Keep the comment's line breaks so segment line numbers still match the file.
@@ -479,8 +541,13 @@ def _resolve_locale(
         return given
     if from_path is not None:
         raise DocfxError(f"unknown locale '{from_path}' (taken from the file path)", path=path)
+    # The clone's name is the least specific hint: any folder or file name inside it, or --locale, says more.
+    from_repository = repository_locale(path)
+    if from_repository is not None:
+        return from_repository
     raise DocfxError(
-        "cannot tell the locale: add ms.contentlocale, put the locale in the file name, or pass --locale",
+        "cannot tell the locale: add ms.contentlocale, put the locale in the file name or a folder name "
+        "(ja-jp/, partner-center-pr.ja-jp/), or pass --locale",
         path=path,
     )
 

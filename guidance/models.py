@@ -55,6 +55,29 @@ def plain_text(markdown: str) -> str:
     return " ".join(_MARKUP.sub(" ", text).split())
 
 
+_LINE_BREAK = re.compile(r"\r\n?")
+
+
+def lf_line_endings(text: str) -> str:
+    """text with every CRLF and lone CR made LF."""
+    return _LINE_BREAK.sub("\n", text)
+
+
+def normalised_text(text: str, *, body: bool = False) -> str:
+    """text in the form the importer writes it: LF line endings; a title or description without surrounding
+    whitespace; a body with whitespace-only lines empty, no blank lines around it, and one final newline.
+
+    An edit is told from a round trip through a browser (CRLF, a final newline dropped or added) by comparing
+    this form. Within a body, spaces at the end of a line are kept: in markdown they are a line break. For
+    imported text this form is the text itself, so digests stored before it was introduced still match.
+    """
+    text = lf_line_endings(text)
+    if not body:
+        return text.strip()
+    text = "\n".join("" if not line.strip() else line for line in text.split("\n")).strip("\n")
+    return text + "\n" if text else ""
+
+
 def validate_body_size(value: str) -> None:
     """Refuse a body larger than import_guidance accepts a file to be (GUIDANCE_MAX_FILE_KB)."""
     limit_kb = settings.GUIDANCE_MAX_FILE_KB
@@ -117,9 +140,13 @@ class Article(models.Model):
             setattr(self, f"search_text_{suffix}", plain_text(" ".join(parts)).casefold())
 
     def content_digest(self, language: str) -> str:
-        """A fingerprint of the article's text in one language, to notice edits made since an import."""
+        """A fingerprint of the article's text in one language, to notice edits made since an import; line
+        endings and surrounding whitespace do not count (normalised_text)."""
         suffix = field_suffix(language)
-        parts = [getattr(self, f"{name}_{suffix}") or "" for name in ("title", "description", "body")]
+        parts = [
+            normalised_text(getattr(self, f"{name}_{suffix}") or "", body=name == "body")
+            for name in ("title", "description", "body")
+        ]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 

@@ -15,6 +15,9 @@ import hashlib
 import importlib.metadata
 import inspect
 import json
+import logging
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache as once
 from pathlib import Path
@@ -23,11 +26,14 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import QuerySet
 from django.urls import NoReverseMatch, reverse
+from django.urls.converters import SlugConverter
 from django.utils import translation as i18n
 
 from guidance.models import Article, Translation, field_suffix
 from guidance.rendering import Heading, alert_labels, render_markdown
 from portal.reversing import url_for
+
+logger = logging.getLogger(__name__)
 
 ENGLISH = "en"
 HTML_TIMEOUT = 60 * 60 * 24 * 7
@@ -68,6 +74,23 @@ class ArticlePage:
         return bool(self.translation and not self.missing and self.translation.is_outdated)
 
 
+# The slugs an article page address holds (guidance/urls.py: <slug:slug>).
+_ADDRESS_SLUG = re.compile(SlugConverter.regex)
+
+
+def linkable(article_id: int, slug: str) -> bool:
+    """Whether the article has a page address. One whose slug cannot be part of it (stored by an older
+    import, or written to the database directly) is logged and left out, rather than failing the page."""
+    if _ADDRESS_SLUG.fullmatch(slug):
+        return True
+    logger.warning(
+        "guidance article %s has the slug %r, which no page address can hold: left out of the page",
+        article_id,
+        slug,
+    )
+    return False
+
+
 def _resolve(slug: str, cloud: str, language: str, existing: set[str]) -> str | None:
     """A DocFX slug's portal page: a workflow page, an article of the same cloud, or nothing."""
     page = PORTAL_PAGES.get(slug)
@@ -77,7 +100,7 @@ def _resolve(slug: str, cloud: str, language: str, existing: set[str]) -> str | 
                 return reverse(page)
             except NoReverseMatch:
                 pass
-    if slug in existing:
+    if slug in existing and _ADDRESS_SLUG.fullmatch(slug):
         return article_url(cloud, slug, language)
     return None
 
@@ -248,6 +271,11 @@ def article_summary(article: Article, language: str) -> ArticleSummary:
     )
 
 
+def article_summaries(articles: Iterable[Article], language: str) -> list[ArticleSummary]:
+    """The list entries for articles, in their order, leaving out (and logging) any without an address."""
+    return [article_summary(article, language) for article in articles if linkable(article.pk, article.slug)]
+
+
 # --- Addresses, and the related list ------------------------------------------------------------------
 
 
@@ -261,12 +289,12 @@ def related_summaries(article: Article, language: str) -> list[dict[str, str]]:
     where the article has a title in it (title and url)."""
     title = f"title_{field_suffix(language)}"
     cloud = article.cloud
-    rows = _articles().filter(cloud=cloud).order_by("slug").values_list("slug", title, "title_en")
+    rows = _articles().filter(cloud=cloud).order_by("slug").values_list("pk", "slug", title, "title_en")
     rows = rows[: RELATED_COUNT + 1]
     related = [
         {"title": translated or english or slug, "url": article_url(cloud, slug)}
-        for slug, translated, english in rows
-        if slug != article.slug
+        for pk, slug, translated, english in rows
+        if slug != article.slug and linkable(pk, slug)
     ][:RELATED_COUNT]
     return related
 

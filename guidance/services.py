@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from guidance.docfx import DocfxError, ParsedArticle, first_heading
+from guidance.docfx import DocfxError, ParsedArticle, first_heading, slug_problem
 from guidance.models import Article, Cloud, Segment, Translation, TranslationType, segments_digest
 
 ENGLISH = "en"
@@ -122,6 +122,10 @@ def _check_documents(documents: Sequence[ParsedArticle], default_cloud: str) -> 
     for doc in documents:
         if doc.language not in configured:
             raise DocfxError(f"language {doc.language!r} ({doc.locale}) is not configured", path=doc.path)
+        # parse_article refuses these already; documents made another way must not store a slug no page
+        # address can hold (every list of the cloud would have to leave the article out).
+        if (problem := slug_problem(doc.slug)) is not None:
+            raise DocfxError(problem, path=doc.path, line=1)
         cloud = doc.cloud or default_cloud
         key = (doc.slug, cloud, doc.language)
         if key in seen:

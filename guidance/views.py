@@ -9,7 +9,7 @@ from django.views.decorators.http import require_safe
 
 from guidance import reading
 from guidance.models import Article, Cloud
-from guidance.reading import ENGLISH, article_page, article_summary, available_languages
+from guidance.reading import ENGLISH, article_page, article_summaries, available_languages
 
 
 def _member_cloud(request: HttpRequest) -> str | None:
@@ -42,7 +42,7 @@ def article_list(request: HttpRequest) -> HttpResponse:
         request,
         "guidance/article_list.html",
         {
-            "articles": [article_summary(article, language) for article in articles],
+            "articles": article_summaries(articles, language),
             "cloud": cloud,
             "clouds": Cloud.choices,
             "cloud_fixed": _member_cloud(request) is not None,

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
 
+from guidance.docfx import parse_file
 from guidance.models import Article, Translation
+from guidance.services import guidance_import
+from tests.guidance.conftest import CONTENT
 
 pytestmark = pytest.mark.django_db
 
@@ -162,3 +166,65 @@ def test_script_typed_in_admin_never_reaches_the_page(client, staff, article) ->
     html = client.get("/ja/guidance/global/provide-billing-support/").content.decode()
     assert "安全な本文" in html
     assert "<script>alert" not in html and "onerror" not in html and 'href="javascript' not in html
+
+
+def as_browser_sends(data: dict[str, object]) -> dict[str, object]:
+    """Form data with the CRLF line endings browsers submit textareas with."""
+    return {
+        name: value.replace("\n", "\r\n") if isinstance(value, str) else value for name, value in data.items()
+    }
+
+
+def test_editing_only_japanese_marks_only_japanese_edited(client, staff, article, tmp_path: Path) -> None:
+    """A browser's CRLF in every tab is no edit: only ja counts as an admin edit, stored text stays LF, the
+    history names body_ja alone, and the next import updates every other language."""
+    before = {code: getattr(article, f"body_{code}") for code in ("en", "zh_hant", "zh_hans", "ja", "ru")}
+    client.force_login(staff)
+    url = reverse("admin:guidance_article_change", args=[article.pk])
+    data = as_browser_sends(form_data(client.get(url)))
+    assert all("\r\n" in str(data[f"body_{code}"]) for code in before)
+    data["body_ja"] = str(data["body_ja"]) + "\r\n管理者が追記した段落です。\r\n"
+    saved = client.post(url, data)
+    assert saved.status_code == 302, saved.context["adminform"].form.errors if saved.context else saved
+
+    article.refresh_from_db()
+    edited = {t.language for t in article.translations.all() if t.edited_since_import}
+    assert edited == {"ja"}
+    for code, body in before.items():
+        stored = getattr(article, f"body_{code}")
+        assert "\r" not in stored
+        assert stored == (body + "\n管理者が追記した段落です。\n" if code == "ja" else body)
+    latest = article.history.first()
+    assert latest.diff_against(latest.prev_record).changed_fields == ["body_ja"]
+
+    for source in (CONTENT / "global").iterdir():
+        (tmp_path / source.name).write_text(source.read_text() + "\nA paragraph the source added.\n")
+    report = guidance_import(documents=[parse_file(path) for path in sorted(tmp_path.iterdir())])
+    results = {r.language: r.action for r in report.results}
+    assert results == {
+        "en": "updated",
+        "zh-hant": "updated",
+        "zh-hans": "updated",
+        "ja": "kept admin edit",
+        "ru": "updated",
+    }
+    article.refresh_from_db()
+    assert article.body_zh_hant.endswith("A paragraph the source added.\n")
+    assert article.body_ja.endswith("管理者が追記した段落です。\n")
+
+
+def test_article_with_a_slug_no_address_can_hold_opens_in_admin(client, staff, seeded) -> None:
+    """An article stored with a bad slug can still be opened (to fix the slug), with no view-on-site link."""
+    bad = Article.objects.create(slug="x.md", cloud="global", title_en="Bad", body_en="Body\n")
+    translation = Translation.objects.create(article=bad, language="en", translation_type="source")
+    client.force_login(staff)
+    for url in (
+        reverse("admin:guidance_article_change", args=[bad.pk]),
+        reverse("admin:guidance_translation_change", args=[translation.pk]),
+    ):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert 'class="viewsitelink"' not in response.content.decode()
+    listing = client.get(reverse("admin:guidance_article_changelist"))
+    assert listing.status_code == 200
+    assert "x.md" in listing.content.decode()

@@ -19,6 +19,7 @@ from guidance.docfx import (
     locale_from_path,
     parse_article,
     parse_file,
+    repository_locale,
     slug_from_path,
 )
 
@@ -558,11 +559,101 @@ def test_locale_from_path_finds_suffix_or_folder(path, expected):
         ("x/zh-tw/page.md", "page"),
         ("page.ru", "page"),
         ("v1.2-notes.md", "v1.2-notes"),
+        ("x.md.md", "x.md"),
     ],
 )
 def test_slug_from_path_drops_extension_and_locale(path, expected):
-    """The slug is the file stem without extension or locale suffix."""
+    """The slug is the file stem without extension (stripped once) or locale suffix; parse_article then
+    refuses the ones that are no slug (v1.2-notes, x.md)."""
     assert slug_from_path(path) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "slug"),
+    [
+        ("v1.2-notes.md", "v1.2-notes"),
+        ("docs/請求.ja-jp.md", "請求"),
+        ("has space.md", "has space"),
+    ],
+)
+def test_file_name_that_gives_no_valid_slug_is_refused_at_line_one(path, slug):
+    """A slug must fit the page address (letters, digits, hyphens, underscores); the error names the file."""
+    error = parse_error(JA_FRONT + "# H\n\nbody\n", path=path)
+    assert (error.path, error.line) == (path, 1)
+    assert f"the file name gives the slug '{slug}'" in error.message
+    assert "--slug" in error.message
+
+
+def test_doubled_markdown_extension_is_named_as_such():
+    """x.md.md is refused, saying the extension is there twice and what to rename it to."""
+    error = parse_error(JA_FRONT + "# H\n\nbody\n", path="docs/x.md.md")
+    assert str(error).startswith("docs/x.md.md:1: ")
+    assert "'x.md.md' ends in '.md' twice" in error.message
+    assert error.message.endswith("rename it to 'x.md'")
+
+
+@pytest.mark.parametrize("slug", ["bad slug", "a/b", "a.b", "x" * 201])
+def test_invalid_slug_argument_is_refused(slug):
+    """A slug given as an argument is held to the same rule and the same length limit as the database."""
+    error = parse_error(JA_FRONT + "# H\n\nbody\n", path="page.md", slug=slug)
+    assert (error.path, error.line) == ("page.md", 1)
+    assert "slug" in error.message
+
+
+@pytest.mark.parametrize("slug", ["a", "provide-billing-support", "Under_score-2", "x" * 200])
+def test_valid_slugs_are_kept(slug):
+    """Letters, digits, hyphens and underscores, up to 200 characters, are a slug."""
+    assert parse_article(JA_FRONT + "body\n", path=f"{slug}.md").slug == slug
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("partner-center-pr.zh-tw/partner-center/a.md", "zh-tw"),
+        ("/src/partner-center-pr.ZH-CN/partner-center/billing/a.md", "zh-cn"),
+        ("clones/anything.ja-jp/a.md", "ja-jp"),
+        ("partner-center-pr.ru-ru/a.md", "ru-ru"),
+        ("docs.en-us/a.md", "en-us"),
+        ("partner-center-pr.de-de/partner-center/a.md", None),
+        ("partner-center-pr.v2/a.md", None),
+        ("partner-center-pr/a.md", None),
+        ("a.zh-tw.md", None),
+        (".ja-jp/a.md", None),
+    ],
+)
+def test_repository_locale_reads_the_suffix_of_a_localized_docs_clone(path, expected):
+    """A folder named like Microsoft's localized docs repositories (<name>.<locale>) names a known locale."""
+    assert repository_locale(path) == expected
+
+
+@pytest.mark.parametrize(
+    ("locale", "language"),
+    [("zh-tw", "zh-hant"), ("zh-cn", "zh-hans"), ("ja-jp", "ja"), ("ru-ru", "ru"), ("en-us", "en")],
+)
+def test_locale_comes_from_the_repository_folder(locale, language):
+    """Without ms.contentlocale or a locale folder, a clone of <name>.<locale> gives the locale."""
+    path = f"partner-center-pr.{locale}/partner-center/page.md"
+    parsed = parse_article("---\ntitle: T\n---\nbody\n", path=path)
+    assert (parsed.locale, parsed.language, parsed.slug) == (locale, language, "page")
+
+
+def test_locale_argument_wins_over_the_repository_folder():
+    """An explicit locale argument decides before a repository name's suffix."""
+    path = "partner-center-pr.zh-tw/partner-center/page.md"
+    assert parse_article("---\ntitle: T\n---\nbody\n", path=path, locale="ja-jp").language == "ja"
+
+
+def test_locale_folder_and_declared_locale_win_over_the_repository_folder():
+    """A locale folder inside the clone, or ms.contentlocale, is more specific than the clone's name."""
+    text = "---\ntitle: T\n---\nbody\n"
+    assert parse_article(text, path="repo.zh-tw/ja-jp/page.md").locale == "ja-jp"
+    assert parse_article(JA_FRONT + "body\n", path="repo.zh-tw/page.md").locale == "ja-jp"
+
+
+def test_unknown_repository_suffix_is_ignored():
+    """A clone named with a locale the portal does not know says nothing: the usual error asks for one."""
+    error = parse_error("---\ntitle: T\n---\nbody\n", path="partner-center-pr.de-de/page.md")
+    assert error.message.startswith("cannot tell the locale")
 
 
 def test_locale_table_maps_every_known_locale_to_a_django_language():

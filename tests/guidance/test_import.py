@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
+import re
+import shutil
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 
+from guidance.docfx import MAX_SLUG_LENGTH, DocfxError, parse_file
 from guidance.models import Article, Segment, Translation, TranslationType
+from guidance.services import Action, guidance_import
 from tests.guidance.conftest import CONTENT, FIXTURES
 
 pytestmark = pytest.mark.django_db
@@ -138,6 +144,49 @@ def test_reimport_keeps_an_admin_edit_unless_forced(seeded) -> None:
     assert not languages(article)["ja"].edited_since_import
 
 
+def test_line_endings_and_surrounding_whitespace_are_no_admin_edit(seeded) -> None:
+    """Text saved back with CRLF, lone CR, whitespace-only lines or without its final newline is the
+    imported text, not an admin edit: the import writes the source text back (keeping the review); a changed
+    word is an edit, and kept."""
+    article = Article.objects.get(slug="provide-billing-support", cloud="global")
+    imported = {code: getattr(article, f"body_{code}") for code in ("en", "zh_hant", "ru")}
+    crlf = article.body_ru.replace("\n", "\r\n")
+    article.body_ru = "\r\n" + crlf.replace("\r\n\r\n", "\r\n \t\r\n").strip()
+    article.body_zh_hant = article.body_zh_hant.replace("\n", "\r") + "\r\n\r\n"
+    article.description_ja = article.description_ja + "  \r\n"
+    article.body_en = article.body_en.replace("Microsoft", "Contoso", 1)
+    article.save()
+    Translation.objects.filter(article=article, language="ru").update(reviewed=True)
+    assert {t.language for t in article.translations.all() if t.edited_since_import} == {"en"}
+
+    documents = [parse_file(path) for path in sorted((CONTENT / "global").iterdir())]
+    report = guidance_import(documents=documents)
+    assert {r.language: r.action for r in report.results} == {
+        "en": Action.KEPT,
+        "zh-hant": Action.UPDATED,
+        "zh-hans": Action.UNCHANGED,
+        "ja": Action.UPDATED,
+        "ru": Action.UPDATED,
+    }
+    article.refresh_from_db()
+    assert (article.body_zh_hant, article.body_ru) == (imported["zh_hant"], imported["ru"])
+    assert "Contoso" in article.body_en
+    assert Translation.objects.get(article=article, language="ru").reviewed is True
+    assert not any(t.edited_since_import for t in article.translations.exclude(language="en"))
+
+
+def test_digests_stored_before_normalisation_still_match(seeded) -> None:
+    """For the text an import writes, the digest is the plain digest of that text, as it was computed
+    before line endings were normalised: translations imported earlier do not all turn into admin edits."""
+    for translation in Translation.objects.select_related("article"):
+        suffix = translation.language.replace("-", "_")
+        parts = [
+            getattr(translation.article, f"{name}_{suffix}") for name in ("title", "description", "body")
+        ]
+        assert translation.imported_digest == hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+        assert not translation.edited_since_import
+
+
 def test_new_source_text_resets_the_review(seeded, tmp_path: Path) -> None:
     """A translation whose text changes on import needs a fresh review."""
     translation = Translation.objects.get(article__cloud="global", language="ja")
@@ -183,6 +232,9 @@ BAD_FILES = {
         "unknown-locale.md:3:",
     ),
     "empty-body.ja-jp.md": ("---\ntitle: T\n---\n\n   \n<!--HONumber=Nov16_HO4-->\n", "empty-body.ja-jp.md:"),
+    # The extension is stripped once: x.md.md would be the slug "x.md", which no page address can hold.
+    "doubled.md.md": ("---\ntitle: T\nms.contentlocale: ja-JP\n---\n# T\n\nBody\n", "doubled.md.md:1:"),
+    "release-v1.2.ja-jp.md": ("---\ntitle: T\n---\n# T\n\nBody\n", "release-v1.2.ja-jp.md:1:"),
 }
 
 
@@ -212,6 +264,83 @@ def test_bad_file_stops_the_run_and_writes_nothing(seeded, tmp_path: Path, name:
         Article.history.count(),
     )
     assert after == before
+
+
+def test_doubled_extension_in_a_directory_stops_the_run_and_the_lists_stay_up(
+    client, seeded, tmp_path: Path
+) -> None:
+    """x.md.md found by walking a directory is refused (PATH:1, naming the file); nothing of the run is
+    written, so no article the pages cannot link is ever stored."""
+    shutil.copy(FIXTURES / "escalate-problems-to-microsoft.ja-jp.md", tmp_path / "good.ja-jp.md")
+    bad = tmp_path / "x.md.md"
+    shutil.copy(FIXTURES / "escalate-problems-to-microsoft.ja-jp.md", bad)
+
+    with pytest.raises(CommandError) as error:
+        run(str(tmp_path))
+    assert str(error.value).startswith(f"{bad}:1: ")
+    assert "'x.md.md'" in str(error.value)
+    assert "Nothing was imported." in str(error.value)
+    assert set(Article.objects.values_list("slug", flat=True)) == {"provide-billing-support"}
+    assert client.get("/en/guidance/").status_code == 200
+
+
+def test_invalid_slug_option_is_refused(db, tmp_path: Path) -> None:
+    """--slug is held to the same rule as a slug from the file name."""
+    path = tmp_path / "notes.md"
+    path.write_text("---\ntitle: Заметки\n---\n# Заметки\n\nТекст.\n")
+    with pytest.raises(CommandError, match=rf"{re.escape(str(path))}:1: .*slug"):
+        run(str(path), "--locale", "ru-ru", "--slug", "partner notes")
+    assert Article.objects.count() == 0
+
+
+def test_import_service_refuses_a_document_with_a_bad_slug(seeded) -> None:
+    """Documents not made by parse_article are held to the same rule, all or nothing."""
+    good = parse_file(FIXTURES / "escalate-problems-to-microsoft.ja-jp.md")
+    bad = dataclasses.replace(good, slug="x.md", path="made-elsewhere")
+    with pytest.raises(
+        DocfxError, match=r"^made-elsewhere:1: the slug 'x\.md' cannot be part of a page address"
+    ):
+        guidance_import(documents=[good, bad])
+    assert set(Article.objects.values_list("slug", flat=True)) == {"provide-billing-support"}
+
+
+def test_slug_limit_is_the_column_length() -> None:
+    """The parser's slug length limit is the one the database column holds."""
+    assert Article._meta.get_field("slug").max_length == MAX_SLUG_LENGTH
+
+
+def _localized_clones(root: Path) -> None:
+    """The global seed files as clones of Microsoft's localized repositories would hold them: one
+    partner-center-pr.<locale> folder each, the file named after the article, no ms.contentlocale."""
+    for locale in ("zh-tw", "ja-jp", "ru-ru", "zh-cn"):
+        text = (CONTENT / "global" / f"provide-billing-support.{locale}.md").read_text()
+        text = re.sub(r"^ms\.contentlocale: .*\n", "", text, flags=re.MULTILINE)
+        target = root / f"partner-center-pr.{locale}" / "partner-center" / "provide-billing-support.md"
+        target.parent.mkdir(parents=True)
+        target.write_text(text)
+
+
+def test_locale_is_read_from_localized_repository_clones(db, tmp_path: Path) -> None:
+    """partner-center-pr.zh-tw/… and its siblings import without --locale, each in its language."""
+    _localized_clones(tmp_path)
+    run(str(tmp_path))
+    article = Article.objects.get(slug="provide-billing-support", cloud="global")
+    by_language = languages(article)
+    assert set(by_language) == {"en", "zh-hant", "zh-hans", "ja", "ru"}
+    assert article.title_zh_hant == "提供帳單支援"
+    assert article.title_ja == "請求に関するサポートの提供"
+    assert by_language["zh-hans"].translation_type == TranslationType.MACHINE
+    assert by_language["ru"].source_path.endswith(
+        "partner-center-pr.ru-ru/partner-center/provide-billing-support.md"
+    )
+
+
+def test_locale_option_wins_over_the_repository_folder(db, tmp_path: Path) -> None:
+    """An explicit --locale decides before the clone's name does."""
+    _localized_clones(tmp_path)
+    clone = tmp_path / "partner-center-pr.zh-tw" / "partner-center" / "provide-billing-support.md"
+    run(str(clone), "--locale", "ja-jp")
+    assert set(languages(Article.objects.get())) == {"ja", "en"}
 
 
 def test_binary_file_is_refused(seeded, tmp_path: Path) -> None:

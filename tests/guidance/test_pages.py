@@ -6,8 +6,10 @@ import re
 
 import pytest
 from django.core.management import call_command
+from rest_framework.test import APIClient
 
-from guidance.models import Article
+from guidance.models import Article, Translation
+from portal.models import ApiToken
 from tests.guidance.conftest import FIXTURES
 
 pytestmark = pytest.mark.django_db
@@ -217,3 +219,62 @@ def test_article_page_query_count(client, seeded, django_assert_num_queries) -> 
         client.get(url)  # rendered and stored
         with django_assert_num_queries(4):
             assert client.get(url).status_code == 200
+
+
+@pytest.fixture
+def unlinkable(seeded) -> Article:
+    """An article whose slug no page address can hold, as an older import (x.md.md) stored it."""
+    article = Article.objects.create(
+        slug="x.md",
+        cloud="global",
+        title_en="Unlinkable billing note",
+        body_en="# Unlinkable billing note\n\nAbout billing.\n",
+    )
+    Translation.objects.create(article=article, language="en", translation_type="source")
+    return article
+
+
+def _warned_about(caplog, article: Article) -> bool:
+    return any(
+        record.levelname == "WARNING"
+        and str(article.pk) in record.getMessage()
+        and "'x.md'" in record.getMessage()
+        for record in caplog.records
+    )
+
+
+@pytest.mark.parametrize("url", ["/en/guidance/", "/ja/guidance/?cloud=global", "/en/guidance/?q=billing"])
+def test_list_leaves_out_an_article_it_cannot_link_and_logs_it(client, unlinkable, caplog, url: str) -> None:
+    """One article with a bad slug is missing from the list (and named in the log); the rest still shows."""
+    html = page(client, url)
+    listing = html.split('class="article-list"')[1]
+    assert "provide-billing-support/" in listing
+    assert "Unlinkable" not in listing and "x.md" not in listing
+    assert _warned_about(caplog, unlinkable)
+
+
+def test_search_count_counts_only_the_articles_listed(client, unlinkable) -> None:
+    """The result count agrees with the list: the unlinkable match is not counted."""
+    html = page(client, "/en/guidance/?q=billing")
+    assert "1 article matches “billing”." in html
+
+
+def test_more_guidance_leaves_out_an_article_it_cannot_link(client, unlinkable, caplog) -> None:
+    """An article page still renders, its "More guidance" listing the other articles but the bad one."""
+    call_command("import_guidance", str(FIXTURES), verbosity=0)
+    html = page(client, GLOBAL.format(lang="en"))
+    related = html.split('class="related"')[1].split("</nav>")[0]
+    assert 'href="/en/guidance/global/escalate-problems-to-microsoft/"' in related
+    assert "x.md" not in related and "Unlinkable" not in related
+    assert _warned_about(caplog, unlinkable)
+
+
+def test_api_list_leaves_out_an_article_it_cannot_link(helpdesk_agent, unlinkable, caplog) -> None:
+    """The API list, built from the same summaries, answers 200 without the unlinkable article."""
+    _token, key = ApiToken.issue(user=helpdesk_agent.user, name="test")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    response = api.get("/api/v1/guidance/", {"lang": "en"})
+    assert response.status_code == 200
+    assert [item["slug"] for item in response.json()] == ["provide-billing-support"]
+    assert _warned_about(caplog, unlinkable)
