@@ -27,6 +27,8 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	@touch $@
 
+# Links in the mail the demo writes (and every later one) point at the port this run serves on.
+run: export PORTAL_BASE_URL ?= http://127.0.0.1:$(PORT)
 run: $(VENV)/.installed ## Serve the portal on http://127.0.0.1:$(PORT) (SQLite, eager Celery, mail to var/mail)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py import_guidance guidance/content --verbosity 0
@@ -40,7 +42,7 @@ run: $(VENV)/.installed ## Serve the portal on http://127.0.0.1:$(PORT) (SQLite,
 	@echo "  password: $${DEMO_PASSWORD:-demo-portal-2026}"
 	@echo "  Mail the portal sends is written to var/mail/. Ctrl-C stops the server."
 	@echo
-	exec env PORTAL_BASE_URL=$${PORTAL_BASE_URL:-http://127.0.0.1:$(PORT)} $(BIN)/python manage.py runserver --noreload 127.0.0.1:$(PORT)
+	exec $(BIN)/python manage.py runserver --noreload 127.0.0.1:$(PORT)
 
 test: $(VENV)/.installed-dev ## Run the whole suite against the real PostgreSQL and Redis
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} scripts/ensure-services

@@ -34,7 +34,7 @@ from rest_framework.response import Response
 
 from cases import services
 from cases.access import membership_of
-from cases.currencies import CURRENCY_CHOICES
+from cases.currencies import CURRENCY_CHOICES, plain_amount
 from cases.forms import AmountField, AuditFilterForm, MonthField
 from cases.models import (
     Attachment,
@@ -170,12 +170,29 @@ def _moment(value: datetime.datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-_AMOUNT = Case._meta.get_field("disputed_amount")
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "decimal",
+        "nullable": True,
+        "pattern": r"^\d+(\.\d{1,3})?$",
+        "example": "412.50",
+        "description": "With exactly the minor units of the case's currency: 412.50 (USD), 41250 (JPY).",
+    }
+)
+class CaseAmountField(serializers.Field):
+    """An amount of the case, written with its currency's minor units (cases.currencies.plain_amount)."""
+
+    def __init__(self, amount: str, **kwargs: Any) -> None:
+        self.amount = amount
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, case: Case) -> str | None:
+        return plain_amount(getattr(case, self.amount), case.currency)
+
+
 # How the list writes the values that are not plain strings or numbers: as DRF's own fields write them.
 LIST_FORMATS = {
-    "disputed_amount": serializers.DecimalField(
-        max_digits=_AMOUNT.max_digits, decimal_places=_AMOUNT.decimal_places
-    ).to_representation,
     "billing_period": serializers.DateField(format="%Y-%m").to_representation,
     "created_at": _moment,
     "updated_at": _moment,
@@ -190,6 +207,7 @@ class CaseSerializer(serializers.ModelSerializer):
     customer_name = serializers.CharField(source="customer.company_name", read_only=True)
     assignee = serializers.EmailField(source="assignee.email", read_only=True, allow_null=True, default=None)
     billing_period = serializers.DateField(format="%Y-%m", read_only=True, allow_null=True)
+    disputed_amount = CaseAmountField("disputed_amount")
 
     class Meta:
         model = Case
@@ -206,6 +224,7 @@ class CaseSerializer(serializers.ModelSerializer):
             value = row[column]
             write = LIST_FORMATS.get(name)
             result[name] = write(value) if write is not None and value is not None else value
+        result["disputed_amount"] = plain_amount(row["disputed_amount"], row["currency"])
         return result
 
 
@@ -224,6 +243,7 @@ class CaseDetailSerializer(CaseSerializer):
     timeline = EventSerializer(source="events", many=True, read_only=True)
     notifications = NotificationSerializer(many=True, read_only=True)
     attachments = AttachmentSerializer(many=True, read_only=True)
+    credit_amount = CaseAmountField("credit_amount")
 
     def to_representation(self, case: Case) -> dict[str, Any]:
         return serializers.ModelSerializer.to_representation(self, case)

@@ -29,10 +29,25 @@ def is_currency(code: str) -> bool:
     return code in MINOR_UNITS
 
 
-def format_amount(amount: Decimal | None, currency: str) -> str:
-    """The amount with exactly the currency's minor units, followed by the code: 412.50 USD, 980 JPY."""
+def plain_amount(amount: Decimal | None, currency: str) -> str | None:
+    """The amount as a string with exactly the currency's minor units ("980.00" for USD, "41250" for JPY),
+    as the API sends it; None stays None."""
+    if amount is None:
+        return None
+    places = MINOR_UNITS.get(currency, 2)
+    return f"{amount.quantize(Decimal(1).scaleb(-places)):f}"
+
+
+def money(amount: Decimal | None, currency: str, language: str | None = None) -> str:
+    """An amount as a reader of `language` (default: the active one) writes it, through Babel: $1,290.00,
+    ￥41,250, 1 290,00 $. The one way the portal shows money, on its pages and in its e-mails."""
     if amount is None:
         return ""
-    places = MINOR_UNITS.get(currency, 2)
-    quantum = Decimal(1).scaleb(-places)
-    return f"{amount.quantize(quantum):f} {currency}".strip()
+    from babel.numbers import format_currency, format_decimal
+    from django.conf import settings
+    from django.utils import translation
+
+    locale = translation.to_locale(language or translation.get_language() or settings.LANGUAGE_CODE)
+    if not currency:
+        return format_decimal(amount, locale=locale)
+    return format_currency(amount, currency, locale=locale)

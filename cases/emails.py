@@ -6,7 +6,6 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-from babel.numbers import format_currency
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMultiAlternatives, send_mail
@@ -15,7 +14,9 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
-from django.utils.translation import get_language, to_locale
+from django.utils.translation import get_language
+
+from cases.currencies import money
 
 
 def send_invitation(*, user: Any, partner: Any, inviter: Any) -> None:
@@ -49,9 +50,7 @@ def message_id_for(notification: Any) -> str:
 
 
 def _amount(amount: Decimal | None, currency: str, language: str) -> str:
-    if amount is None:
-        return ""
-    return format_currency(amount, currency, locale=to_locale(language))
+    return money(amount, currency, language)
 
 
 def _render(kind: str, context: dict[str, Any]) -> tuple[str, str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import uuid
+from decimal import Decimal
 from functools import cache
 
 from django.conf import settings
@@ -15,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from cases.currencies import CURRENCY_CHOICES, MINOR_UNITS, format_amount, is_currency
+from cases.currencies import CURRENCY_CHOICES, MINOR_UNITS, is_currency, money
 from cases.permissions import Role
 from portal.reversing import url_for
 
@@ -528,11 +529,11 @@ class Case(models.Model):
 
     @property
     def amount_display(self) -> str:
-        return format_amount(self.disputed_amount, self.currency)
+        return money(self.disputed_amount, self.currency)
 
     @property
     def credit_display(self) -> str:
-        return format_amount(self.credit_amount, self.currency)
+        return money(self.credit_amount, self.currency)
 
 
 class EventKind(models.TextChoices):
@@ -578,6 +579,8 @@ class CaseEvent(models.Model):
                 continue
             if choices is not None and value in choices.values:
                 value = labels(choices)[value]
+            elif key == "credit_amount":
+                value = money(Decimal(str(value)), self.case.currency)
             pairs.append((str(label), str(value)))
         return pairs
 

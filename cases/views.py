@@ -5,17 +5,26 @@ from __future__ import annotations
 import csv
 import datetime
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Avg, Count, Exists, OuterRef, Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cases import services
@@ -247,10 +256,16 @@ def case_detail(request: HttpRequest, number: str) -> HttpResponse:
 # --- Case actions (POST only) ----------------------------------------------------------------------
 
 
-def _run(request: HttpRequest, case: Case, action, form_name: str | None = None, form=None) -> HttpResponse:
-    """Call one service; on refusal show why, on bad input re-render the page with the form's errors."""
+Done = Callable[[Any], str]  # what the service returned -> the success message, in the user's language
+
+
+def _run(
+    request: HttpRequest, case: Case, action, done: Done, form_name: str | None = None, form=None
+) -> HttpResponse:
+    """Call one service; on success say what was done, on refusal why, and on bad input re-render the page
+    with the form's errors."""
     try:
-        action()
+        result = action()
     except services.CaseActionError as error:
         messages.error(request, error.message)
     except ValidationError as error:
@@ -261,6 +276,8 @@ def _run(request: HttpRequest, case: Case, action, form_name: str | None = None,
                 form.add_error(field if field in form.fields else None, errors)
             case.refresh_from_db()
             return _invalid(request, case, form_name, form)
+    else:
+        messages.success(request, done(result))
     return redirect(case)
 
 
@@ -271,48 +288,74 @@ def _invalid(request: HttpRequest, case: Case, name: str, form) -> HttpResponse:
     )
 
 
-def _form_action(request: HttpRequest, number: str, form_name: str | None, make_form, call) -> HttpResponse:
-    """The shape of every case action: load the case, validate the form, call one service."""
+def _form_action(
+    request: HttpRequest, number: str, form_name: str | None, make_form, call, done: Done
+) -> HttpResponse:
+    """The shape of every case action: load the case, validate the form, call one service, say what it did."""
     case = _case(request, number)
     form = make_form(request) if make_form else None
     if form is not None and not form.is_valid():
         return _invalid(request, case, form_name, form)
     data = form.cleaned_data if form is not None else {}
-    return _run(request, case, lambda: call(case, request.membership, data), form_name, form)
+    return _run(request, case, lambda: call(case, request.membership, data), done, form_name, form)
 
 
 def _escalate_form(request: HttpRequest) -> EscalateForm:
     return EscalateForm(request.POST, partner=request.membership.partner)
 
 
-# transition -> (form name on the page, form factory, service call)
+def _target(case: Case) -> str:
+    return case.get_escalation_target_display()
+
+
+# transition -> (form name on the page, form factory, service call, success message from the moved case)
 TRANSITION_ACTIONS = {
-    Transition.START: (None, None, lambda case, actor, data: services.case_start(case=case, actor=actor)),
+    Transition.START: (
+        None,
+        None,
+        lambda case, actor, data: services.case_start(case=case, actor=actor),
+        lambda case: _("Work started on case %(number)s.") % {"number": case.number},
+    ),
     Transition.ESCALATE: (
         "escalate_form",
         _escalate_form,
         lambda case, actor, data: services.case_escalate(case=case, actor=actor, **data),
+        lambda case: _("Case %(number)s escalated to %(target)s.")
+        % {"number": case.number, "target": _target(case)},
     ),
     Transition.REQUEST_INFO: (
         "note_form",
         lambda request: OptionalNoteForm(request.POST),
         lambda case, actor, data: services.case_request_info(case=case, actor=actor, message=data["message"]),
+        lambda case: _("Recorded: %(target)s asked for information on case %(number)s.")
+        % {"number": case.number, "target": _target(case)},
     ),
     Transition.PROVIDE_INFO: (
         "note_form",
         lambda request: OptionalNoteForm(request.POST),
         lambda case, actor, data: services.case_provide_info(case=case, actor=actor, message=data["message"]),
+        lambda case: _("Case %(number)s is back with %(target)s.")
+        % {"number": case.number, "target": _target(case)},
     ),
     Transition.RESOLVE: (
         "resolve_form",
         lambda request: ResolveForm(request.POST),
         lambda case, actor, data: services.case_resolve(case=case, actor=actor, **data),
+        # case_resolve always queues the resolution e-mail to the customer's billing contact.
+        lambda case: _("Case %(number)s resolved. The resolution e-mail to %(recipient)s is queued.")
+        % {"number": case.number, "recipient": case.customer.billing_contact_email},
     ),
-    Transition.CLOSE: (None, None, lambda case, actor, data: services.case_close(case=case, actor=actor)),
+    Transition.CLOSE: (
+        None,
+        None,
+        lambda case, actor, data: services.case_close(case=case, actor=actor),
+        lambda case: _("Case %(number)s closed.") % {"number": case.number},
+    ),
     Transition.REOPEN: (
         "reason_form",
         lambda request: NoteForm(request.POST),
         lambda case, actor, data: services.case_reopen(case=case, actor=actor, reason=data["message"]),
+        lambda case: _("Case %(number)s reopened.") % {"number": case.number},
     ),
 }
 
@@ -322,8 +365,8 @@ TRANSITION_ACTIONS = {
 def case_transition(request: HttpRequest, number: str, transition: str) -> HttpResponse:
     if transition not in TRANSITION_ACTIONS:
         raise Http404
-    form_name, make_form, call = TRANSITION_ACTIONS[transition]
-    return _form_action(request, number, form_name, make_form, call)
+    form_name, make_form, call, done = TRANSITION_ACTIONS[transition]
+    return _form_action(request, number, form_name, make_form, call, done)
 
 
 @require_POST
@@ -335,6 +378,10 @@ def case_assign(request: HttpRequest, number: str) -> HttpResponse:
         "assign_form",
         lambda request: AssignForm(request.POST, partner=request.membership.partner),
         lambda case, actor, data: services.case_assign(case=case, actor=actor, assignee=data["assignee"]),
+        lambda case: _("Case %(number)s assigned to %(name)s.")
+        % {"number": case.number, "name": case.assignee.get_full_name()}
+        if case.assignee
+        else _("Case %(number)s no longer has an assignee.") % {"number": case.number},
     )
 
 
@@ -347,6 +394,8 @@ def case_support_request(request: HttpRequest, number: str) -> HttpResponse:
         "support_request_form",
         lambda request: SupportRequestForm(request.POST),
         lambda case, actor, data: services.case_record_support_request(case=case, actor=actor, **data),
+        lambda case: _("Support request number %(support_request)s saved for case %(number)s.")
+        % {"support_request": case.support_request_number, "number": case.number},
     )
 
 
@@ -361,6 +410,7 @@ def case_customer_informed(request: HttpRequest, number: str) -> HttpResponse:
         lambda case, actor, data: services.case_mark_customer_informed(
             case=case, actor=actor, note=data["message"]
         ),
+        lambda case: _("The loop with the customer is closed."),
     )
 
 
@@ -373,6 +423,7 @@ def case_comment(request: HttpRequest, number: str) -> HttpResponse:
         "comment_form",
         lambda request: NoteForm(request.POST),
         lambda case, actor, data: services.case_comment(case=case, actor=actor, message=data["message"]),
+        lambda event: _("Note added."),
     )
 
 
@@ -468,30 +519,68 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "cases/customer_detail.html", _customer_context(request, customer))
 
 
-@require_POST
+def _confirmed(request: HttpRequest) -> bool:
+    """Only the confirmation page's own POST acts; a GET, or a POST without `confirm`, shows that page."""
+    return request.method == "POST" and request.POST.get("confirm") == "1"
+
+
+@require_http_methods(["GET", "POST"])
 @partner_view
 def subscription_status(request: HttpRequest, pk: int, subscription_pk: int, action: str) -> HttpResponse:
     customer = get_for_partner(request.membership, Customer, pk=pk)
     subscription = get_for_partner(request.membership, Subscription, pk=subscription_pk, customer=customer)
-    if action == "suspend":
-        form = SuspendForm(request.POST)
-        if not form.is_valid():
-            messages.error(request, _("Please correct the errors below."))
-            context = _customer_context(request, customer, suspend_form=form, subscription=subscription)
-            return render(request, "cases/customer_detail.html", context, status=400)
-        call = lambda: services.subscription_suspend(  # noqa: E731
-            subscription=subscription, actor=request.membership, reason=form.cleaned_data["reason"]
-        )
-        done = _("Subscription suspended.")
-    elif action == "reactivate":
-        form = ReactivateForm(request.POST)
-        form.is_valid()
-        call = lambda: services.subscription_reactivate(  # noqa: E731
-            subscription=subscription, actor=request.membership, reason=form.cleaned_data.get("reason", "")
-        )
-        done = _("Subscription reactivated.")
-    else:
+    if action not in ("suspend", "reactivate"):
         raise Http404
+    require(request.membership, Action.SUSPEND)
+    if action == "suspend":
+        return _subscription_suspend(request, customer, subscription)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    form = ReactivateForm(request.POST)
+    form.is_valid()
+    return _subscription_change(
+        request,
+        customer,
+        lambda: services.subscription_reactivate(
+            subscription=subscription, actor=request.membership, reason=form.cleaned_data.get("reason", "")
+        ),
+        _("Subscription reactivated."),
+    )
+
+
+def _subscription_suspend(
+    request: HttpRequest, customer: Customer, subscription: Subscription
+) -> HttpResponse:
+    """Suspend after a page that says what the portal records, and what it leaves to Partner Center."""
+    form = SuspendForm(request.POST if request.method == "POST" else None)
+    valid = form.is_valid()
+    if valid and _confirmed(request):
+        return _subscription_change(
+            request,
+            customer,
+            lambda: services.subscription_suspend(
+                subscription=subscription, actor=request.membership, reason=form.cleaned_data["reason"]
+            ),
+            _("Subscription suspended."),
+        )
+    if form.is_bound and not valid and not _confirmed(request):
+        # Posted from the customer page without a reason: the error goes where the reason is typed.
+        messages.error(request, _("Please correct the errors below."))
+        context = _customer_context(request, customer, suspend_form=form, subscription=subscription)
+        return render(request, "cases/customer_detail.html", context, status=400)
+    context = {
+        "customer": customer,
+        "subscription": subscription,
+        "partner": request.membership.partner,
+        "form": form,
+        "reason": form.cleaned_data["reason"] if valid else None,
+    }
+    return render(
+        request, "cases/subscription_suspend_confirm.html", context, status=400 if form.errors else 200
+    )
+
+
+def _subscription_change(request: HttpRequest, customer: Customer, call, done: str) -> HttpResponse:
     try:
         call()
     except services.CaseActionError as error:
@@ -564,14 +653,19 @@ def _team_page(request: HttpRequest, form: InviteForm, status: int = 200) -> Htt
     )
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @partner_view
 def member_update(request: HttpRequest, pk: int) -> HttpResponse:
-    membership = get_for_partner(request.membership, Membership, pk=pk)
+    membership = get_for_partner(request.membership, Membership.objects.select_related("user"), pk=pk)
     require(request.membership, Action.MANAGE_USERS)
-    operation = request.POST.get("operation")
+    operation = (request.POST if request.method == "POST" else request.GET).get("operation")
     if operation not in ("deactivate", "activate", "roles"):
         raise Http404
+    if operation == "deactivate" and not _confirmed(request):
+        return render(request, "cases/member_deactivate_confirm.html", {"member": membership})
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    email = membership.user.email
     try:
         if operation == "roles":
             form = RolesForm(request.POST)
@@ -585,7 +679,10 @@ def member_update(request: HttpRequest, pk: int) -> HttpResponse:
             services.member_set_active(
                 actor=request.membership, membership=membership, active=operation == "activate"
             )
-            done = _("Account updated.")
+            if operation == "activate":
+                done = _("%(email)s was reactivated and can sign in again.") % {"email": email}
+            else:
+                done = _("%(email)s was deactivated and can no longer sign in.") % {"email": email}
     # A refusal shows the team page as it now is, with why, and a status that says what kind of no it was.
     except PermissionDenied as error:
         return _member_refused(request, str(error) or _("Your role does not allow this."), 403)
@@ -696,6 +793,8 @@ def notification_resend(request: HttpRequest, number: str, pk: int) -> HttpRespo
         request,
         case,
         lambda: services.notification_resend(notification=notification, actor=request.membership),
+        lambda notification: _("The e-mail to %(recipient)s is queued again.")
+        % {"recipient": notification.recipient},
     )
 
 

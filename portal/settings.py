@@ -219,7 +219,8 @@ SESSION_ENGINE = "portal.sessions"
 
 # --- Celery (read by portal/celery.py through the CELERY_ namespace) ----------------------------
 
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+# The embedded default runs tasks eagerly; an in-memory broker with a host name keeps kombu from warning.
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 # Without a broker the tasks run in-process, so a laptop needs nothing else running.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", REDIS_URL is None)
 CELERY_TASK_EAGER_PROPAGATES = True

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -17,6 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
 from portal import audit, mfa
+from portal.converters import IdConverter
 from portal.health import overall, run_checks
 from portal.models import ApiToken, AuditAction
 from portal.navigation import is_member
@@ -67,19 +70,12 @@ def set_language(request: HttpRequest) -> HttpResponse:
 @login_required
 def api_tokens(request: HttpRequest) -> HttpResponse:
     """The signed-in user's API tokens: create one (shown once), see when each was last used, revoke."""
+    revoke = (request.POST if request.method == "POST" else request.GET).get("revoke")
+    if revoke is not None:
+        return _api_token_revoke(request, revoke)
     new_key = None
     form = ApiTokenForm(request.POST or None)
     if request.method == "POST":
-        if "revoke" in request.POST:
-            token = get_object_or_404(
-                ApiToken, pk=request.POST.get("revoke"), user=request.user, revoked_at=None
-            )
-            with transaction.atomic():
-                token.revoked_at = timezone.now()
-                token.save(update_fields=["revoked_at"])
-                audit.record(AuditAction.TOKEN_REVOKED, actor=request.user, obj=token, request=request)
-            messages.success(request, _("The token “%(name)s” was revoked.") % {"name": token.name})
-            return redirect("api_tokens")
         if not mfa.is_verified(request):
             # A token outlives the session and skips the code step: only a session that gave a code makes one.
             messages.error(
@@ -103,6 +99,21 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
             "verified": mfa.is_verified(request),
         },
     )
+
+
+def _api_token_revoke(request: HttpRequest, pk: str) -> HttpResponse:
+    """Revoke one of the user's own tokens, after a page (?revoke=<id>) that says what stops working."""
+    if not re.fullmatch(IdConverter.regex, pk):
+        raise Http404
+    token = get_object_or_404(ApiToken, pk=pk, user=request.user, revoked_at=None)
+    if not (request.method == "POST" and request.POST.get("confirm") == "1"):
+        return render(request, "portal/api_token_revoke_confirm.html", {"token": token})
+    with transaction.atomic():
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        audit.record(AuditAction.TOKEN_REVOKED, actor=request.user, obj=token, request=request)
+    messages.success(request, _("The token “%(name)s” was revoked.") % {"name": token.name})
+    return redirect("api_tokens")
 
 
 def locked_out(request: HttpRequest, credentials: dict | None = None, *args, **kwargs) -> HttpResponse:

@@ -649,7 +649,7 @@ def test_open_a_case_with_every_field(global_admin, customer, subscription) -> N
     assert data["category"] == "billing_dispute"
     assert data["title"] == "Charged for 30 seats, using 25"
     assert data["invoice_number"] == "G012345678"
-    assert data["disputed_amount"] == "412.500"  # the column's three decimal places, as a string
+    assert data["disputed_amount"] == "412.50"  # exactly the currency's minor units, as a string
     assert data["currency"] == "USD"
     assert data["severity"] == "B"
     assert data["billing_period"] == "2026-10"
@@ -968,7 +968,7 @@ def test_case_detail_has_timeline_notifications_and_attachments(global_admin, ca
     assert [(a["original_name"], a["content_type"], a["size"]) for a in data["attachments"]] == [
         ("inv.pdf", "application/pdf", len(PDF))
     ]
-    assert data["outcome"] == "credit" and data["credit_amount"] == "50.000"
+    assert data["outcome"] == "credit" and data["credit_amount"] == "50.00"
 
 
 @pytest.mark.parametrize(
@@ -1015,7 +1015,7 @@ def test_full_journey_through_the_api(
     assert data["escalation_target"] == target
     assert data["support_vehicle"] == "commercial" and data["escalation_severity"] == "A"
     assert data["support_request_number"] == "2610010040000123"
-    assert data["outcome"] == "credit" and data["credit_amount"] == "100.000"
+    assert data["outcome"] == "credit" and data["credit_amount"] == "100.00"
     assert data["resolution_summary"] == "Credit of 100 issued."
     assert [(e["kind"], e["from_status"], e["to_status"]) for e in data["timeline"]] == [
         ("created", "", ""),
@@ -1142,7 +1142,7 @@ def test_tokens_page_creates_shows_once_lists_and_revokes(client, global_admin) 
     assert f"{token.key_prefix}…" in reloaded
     assert "PSA integration" in reloaded
 
-    revoked = client.post(TOKENS_PAGE, {"revoke": token.pk})
+    revoked = client.post(TOKENS_PAGE, {"revoke": token.pk, "confirm": "1"})
     assert revoked.status_code == 302
     token.refresh_from_db()
     assert token.revoked_at is not None
@@ -1153,7 +1153,7 @@ def test_tokens_page_cannot_revoke_someone_elses_token(client, global_admin, hel
     """Revoking is limited to one's own tokens."""
     token, key = ApiToken.issue(user=helpdesk_agent.user, name="theirs")
     client.force_login(global_admin.user)
-    assert client.post(TOKENS_PAGE, {"revoke": token.pk}).status_code == 404
+    assert client.post(TOKENS_PAGE, {"revoke": token.pk, "confirm": "1"}).status_code == 404
     token.refresh_from_db()
     assert token.revoked_at is None
     assert key_client(key).get(f"{API}/cases/").status_code == 200
@@ -1217,3 +1217,32 @@ def test_case_list_representation_is_drfs_own(helpdesk_agent, customer, with_eve
         serializer, case
     )
     assert list(serializer.to_representation(case)) == list(serializer.fields)
+
+
+@pytest.mark.parametrize(
+    ("currency", "amount", "written"),
+    [
+        ("USD", "980", "980.00"),
+        ("JPY", "41250", "41250"),
+        ("KWD", "512.5", "512.500"),
+        ("EUR", "60.5", "60.50"),
+    ],
+)
+def test_amounts_are_written_with_the_currencys_minor_units(
+    global_admin, customer, currency, amount, written
+):
+    """The list, the detail and a credit all write an amount as the currency writes it."""
+    client = token_client(global_admin)
+    created = client.post(
+        f"{API}/cases/", create_body(customer, disputed_amount=amount, currency=currency), format="json"
+    )
+    assert created.status_code == 201, created.content
+    number = created.json()["number"]
+    assert created.json()["disputed_amount"] == written
+    listed = {row["number"]: row for row in client.get(f"{API}/cases/").json()["results"]}
+    assert listed[number]["disputed_amount"] == written
+    case = Case.objects.get(number=number)
+    resolved(case, global_admin)
+    assert client.get(f"{API}/cases/{number}/").json()["credit_amount"] == (
+        "50.00" if currency in ("USD", "EUR") else "50" if currency == "JPY" else "50.000"
+    )

@@ -284,7 +284,7 @@ ROUTES: dict[str, Route] = {
         lambda w: [
             Probe(
                 {"pk": w.customer.pk, "subscription_pk": w.active_subscription.pk, "action": "suspend"},
-                lambda: {"reason": "Invoice 60 days overdue."},
+                lambda: {"reason": "Invoice 60 days overdue.", "confirm": "1"},
             ),
             Probe(
                 {"pk": w.customer.pk, "subscription_pk": w.suspended_subscription.pk, "action": "reactivate"},
@@ -295,7 +295,7 @@ ROUTES: dict[str, Route] = {
     "member": Route(
         "POST",
         lambda w: [
-            Probe({"pk": w.member.pk}, lambda: {"operation": "deactivate"}),
+            Probe({"pk": w.member.pk}, lambda: {"operation": "deactivate", "confirm": "1"}),
             Probe({"pk": w.inactive_member.pk}, lambda: {"operation": "activate"}),
             Probe({"pk": w.member.pk}, lambda: {"operation": "roles", "roles": [Role.GLOBAL_ADMIN]}),
         ],
@@ -507,13 +507,13 @@ def test_opening_a_case_on_fabrikam_objects_is_refused(
         (
             lambda c, f: f"/en/customers/{c.customer.pk}/subscriptions/{f.active_subscription.pk}/suspend/",
             "POST",
-            {"reason": "Unpaid."},
+            {"reason": "Unpaid.", "confirm": "1"},
         ),
         # Another partner's customer with an own subscription.
         (
             lambda c, f: f"/en/customers/{f.customer.pk}/subscriptions/{c.active_subscription.pk}/suspend/",
             "POST",
-            {"reason": "Unpaid."},
+            {"reason": "Unpaid.", "confirm": "1"},
         ),
     ],
     ids=["own-case-their-attachment", "own-customer-their-subscription", "their-customer-own-subscription"],

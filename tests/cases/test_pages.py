@@ -133,11 +133,11 @@ def test_suspend_and_reactivate_are_recorded_with_who_and_when(client, billing_a
     """Suspension needs a reason; both moves are kept with the admin's name."""
     client.force_login(billing_admin.user)
     url = reverse("cases:subscription", args=[customer.pk, subscription.pk, "suspend"])
-    assert client.post(url, {"reason": "Unpaid for 60 days."}).status_code == 302
+    assert client.post(url, {"reason": "Unpaid for 60 days.", "confirm": "1"}).status_code == 302
     subscription.refresh_from_db()
     assert (subscription.status, subscription.status_reason) == ("suspended", "Unpaid for 60 days.")
     assert subscription.status_changed_by == billing_admin.user
-    again = client.post(url, {"reason": "Twice?"}, follow=True)
+    again = client.post(url, {"reason": "Twice?", "confirm": "1"}, follow=True)
     assert "already suspended" in again.content.decode()
     client.post(
         reverse("cases:subscription", args=[customer.pk, subscription.pk, "reactivate"]), {"reason": "Paid."}
@@ -211,7 +211,7 @@ def test_invitation_refuses_an_address_already_in_use(client, global_admin, help
 def test_user_admin_deactivates_and_reactivates_a_colleague(client, user_admin, sales_agent) -> None:
     """A deactivated colleague cannot sign in; reactivation restores access."""
     client.force_login(user_admin.user)
-    client.post(reverse("cases:member", args=[sales_agent.pk]), {"operation": "deactivate"})
+    client.post(reverse("cases:member", args=[sales_agent.pk]), {"operation": "deactivate", "confirm": "1"})
     sales_agent.user.refresh_from_db()
     assert sales_agent.user.is_active is False
     client.post(reverse("cases:member", args=[sales_agent.pk]), {"operation": "activate"})
@@ -223,7 +223,9 @@ def test_nobody_deactivates_themselves(client, global_admin) -> None:
     """An admin cannot lock themselves out."""
     client.force_login(global_admin.user)
     response = client.post(
-        reverse("cases:member", args=[global_admin.pk]), {"operation": "deactivate"}, follow=True
+        reverse("cases:member", args=[global_admin.pk]),
+        {"operation": "deactivate", "confirm": "1"},
+        follow=True,
     )
     assert "You cannot deactivate your own account." in response.content.decode()
     global_admin.user.refresh_from_db()

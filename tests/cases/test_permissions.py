@@ -81,7 +81,7 @@ def attempt_reopen(client, case, setup, customer, subscription):
 def attempt_suspend(client, case, setup, customer, subscription):
     response = client.post(
         reverse("cases:subscription", args=[customer.pk, subscription.pk, "suspend"]),
-        {"reason": "Unpaid 60 days."},
+        {"reason": "Unpaid 60 days.", "confirm": "1"},
     )
     subscription.refresh_from_db()
     return response.status_code, subscription.status == SubscriptionStatus.SUSPENDED

@@ -45,7 +45,9 @@ def post_roles(client, membership: Membership, roles: list[str]):
 
 
 def post_active(client, membership: Membership, operation: str):
-    return client.post(reverse("cases:member", args=[membership.pk]), {"operation": operation})
+    return client.post(
+        reverse("cases:member", args=[membership.pk]), {"operation": operation, "confirm": "1"}
+    )
 
 
 def assert_refused(response, status: int, message: str) -> None:

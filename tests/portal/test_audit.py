@@ -103,7 +103,7 @@ def test_tokens_created_and_revoked_on_the_page_and_by_the_command(client, globa
     force_login_with_code(client, global_admin.user)
     client.post(reverse("api_tokens"), {"name": "PSA"}, REMOTE_ADDR=IP)
     token = ApiToken.objects.get()
-    client.post(reverse("api_tokens"), {"revoke": token.pk})
+    client.post(reverse("api_tokens"), {"revoke": token.pk, "confirm": "1"})
     call_command("create_api_token", global_admin.user.email, "--name", "script", stdout=StringIO())
     created = events(AuditAction.TOKEN_CREATED)
     assert [event.object_repr.split(" ")[0] for event in created] == ["PSA", "script"]
