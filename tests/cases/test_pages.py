@@ -274,3 +274,17 @@ def test_a_bad_filter_value_drops_only_that_filter(client, helpdesk_agent, custo
     assert numbers(client.get(reverse("cases:list"), {"status": "in_progress", "customer": "999999"})) == [
         started.number
     ]
+
+
+def test_the_customer_list_is_paged_with_its_search(client, helpdesk_agent) -> None:
+    import factory
+
+    from tests.factories import CustomerFactory
+
+    names = factory.Sequence(lambda n: f"Paged Customer {n:02d}")
+    CustomerFactory.create_batch(30, partner=helpdesk_agent.partner, company_name=names)
+    client.force_login(helpdesk_agent.user)
+    first = client.get(reverse("cases:customers"), {"q": "Paged"}).content.decode()
+    assert 'href="?q=Paged&amp;page=2" rel="next"' in first
+    unfiltered = client.get(reverse("cases:customers")).content.decode()
+    assert 'href="?page=2" rel="next"' in unfiltered

@@ -331,3 +331,15 @@ def test_the_api_lists_the_partners_trail_for_global_admins_only(
     assert empty.status_code == 400 and "since" in empty.json()["error"]["fields"]
     theirs = client_of(outsider)
     assert theirs.get("/api/v1/audit/").status_code == 403  # Fabrikam's member is no Global admin
+
+
+def test_the_trail_is_paged_and_the_pages_keep_the_filters(client, global_admin):
+    for _n in range(55):
+        audit.record(AuditAction.TOKEN_CREATED, actor=global_admin.user)
+    client.force_login(global_admin.user)
+    first = client.get(reverse("cases:audit"), {"action": "token_created"}).content.decode()
+    assert first.count('data-action="token_created"') == 50
+    assert 'href="?action=token_created&amp;page=2" rel="next"' in first
+    second = client.get(reverse("cases:audit"), {"action": "token_created", "page": 2}).content.decode()
+    assert second.count('data-action="token_created"') == 5
+    assert 'href="?action=token_created&amp;page=1" rel="prev"' in second
