@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import datetime
 import re
+from decimal import Decimal
 from typing import Any
 
+from babel import numbers
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from cases.models import (
@@ -39,9 +43,10 @@ class MonthField(forms.DateField):
 
 
 class AmountField(forms.DecimalField):
-    """A money amount typed as plain digits with an optional decimal point: no signs, exponents or commas."""
+    """A money amount as the reader writes it: digits with a decimal point in every language (1250.50), or
+    the reader's own grouping and decimal signs (1,250.50 in English, 1 250,50 in Russian); no signs, no
+    exponents."""
 
-    default_error_messages = {"invalid": _("Enter an amount such as 1250.00, with a point for decimals.")}
     widget = forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"})
 
     def __init__(self, **kwargs: Any) -> None:
@@ -53,9 +58,20 @@ class AmountField(forms.DecimalField):
         if value in self.empty_values:
             return None
         text = str(value).strip()
-        if not re.fullmatch(r"\d+(?:\.\d+)?", text):
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
-        return super().to_python(text)
+        if re.fullmatch(r"\d+(?:\.\d+)?", text):
+            return super().to_python(text)
+        locale = translation.to_locale(translation.get_language() or settings.LANGUAGE_CODE)
+        if re.fullmatch(r"[\d\s.,\u00a0\u202f]+", text):
+            group = numbers.get_group_symbol(locale)
+            spaced = re.sub(r"[ \u00a0\u202f]", group, text) if group.isspace() else text
+            try:
+                return super().to_python(str(numbers.parse_decimal(spaced, locale=locale, strict=True)))
+            except numbers.NumberFormatError:
+                pass
+        example = numbers.format_decimal(Decimal("1250.50"), format="#,##0.00", locale=locale)
+        raise forms.ValidationError(
+            _("Enter an amount such as %(example)s or 1250.50."), code="invalid", params={"example": example}
+        )
 
     def validate(self, value: Any) -> None:
         super().validate(value)
@@ -104,6 +120,15 @@ class CaseForm(forms.ModelForm):
         self.fields["assignee"].label_from_instance = lambda u: u.get_full_name()
         self.fields["currency"].choices = [("", "—"), *self.fields["currency"].choices[1:]]
         self.fields["severity"].initial = Severity.C
+
+    def _post_clean(self) -> None:
+        """The model's checks, except "needs the disputed amount" for an amount typed but not readable: the
+        field's own message already says what is wrong."""
+        unreadable = "disputed_amount" in self.errors
+        super()._post_clean()
+        if unreadable:
+            kept = [e for e in self.errors["disputed_amount"].as_data() if e.code != "amount_missing"]
+            self.errors["disputed_amount"] = self.error_class([m for e in kept for m in e.messages])
 
     def service_kwargs(self) -> dict[str, Any]:
         data = self.cleaned_data

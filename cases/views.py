@@ -52,6 +52,7 @@ from cases.models import (
     Answer,
     Attachment,
     Case,
+    CaseEvent,
     Customer,
     CustomerAnswer,
     EventKind,
@@ -222,12 +223,18 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
     notifications = list(case.notifications.select_related("answer"))
     answered = [n.answer for n in notifications if hasattr(n, "answer")]  # none: RelatedObjectDoesNotExist
     answers = sorted(answered, key=lambda answer: answer.created_at, reverse=True)
+    # Only the answers to the resolution the case shows; earlier rounds' answers stay on the timeline.
+    current = [answer for answer in answers if answer.notification.round == case.resolution_round]
+    events = _timeline(list(case.events.select_related("actor")), answers)
     return {
         "case": case,
-        "events": case.events.select_related("actor"),
+        "events": events,
         "attachments": case.attachments.all(),
         "notifications": notifications,
-        "answers": answers,
+        "answers": current,
+        "loop": _loop(case, current[0] if current else None),
+        "reopened": _last_reopened(events),
+        "answer_labels": labels(Answer),
         "transitions": services.available_transitions(case, request.membership),
         "statuses": labels(Status),
         "event_kinds": labels(EventKind),
@@ -235,6 +242,43 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
         "now": timezone.now(),
         **defaults,
     }
+
+
+def _timeline(events: list[CaseEvent], answers: list[CustomerAnswer]) -> list[CaseEvent]:
+    """The events, with the customer's answer attached (event.answer) to the event it wrote and to the move it
+    caused, so the page credits both to the address that answered instead of "the portal"."""
+    # customer_answer writes one CUSTOMER_ANSWERED event per answer, then at once its move (close or
+    # reopen), with the case locked: the n-th such event is the n-th answer, and the move is the next event.
+    oldest_first = iter(sorted(answers, key=lambda answer: answer.created_at))
+    last = None
+    for event in events:
+        event.answer = None
+        if event.kind == EventKind.CUSTOMER_ANSWERED:
+            event.answer = last = next(oldest_first, None)
+            continue
+        if last is not None and event.actor_id is None and event.kind == EventKind.STATUS:
+            event.answer = last
+            # Its message repeats the customer's comment, or was written in the customer's language.
+            event.message = ""
+        last = None
+    return events
+
+
+def _last_reopened(events: list[CaseEvent]) -> CaseEvent | None:
+    return next((e for e in reversed(events) if e.data.get("transition") == Transition.REOPEN), None)
+
+
+def _loop(case: Case, answer: CustomerAnswer | None) -> str:
+    """Where the loop with the customer stands for the resolution shown, given the latest answer to it."""
+    if answer is not None and answer.answer == Answer.NOT_RESOLVED:
+        return "not_resolved"
+    if case.is_open:
+        return "reopened"  # the partner reopened the case after this resolution
+    if case.loop_closed_at and answer is not None:
+        return "confirmed"
+    if case.loop_closed_at:
+        return "informed"  # the partner told the customer itself
+    return "waiting"
 
 
 def _case(request: HttpRequest, number: str) -> Case:

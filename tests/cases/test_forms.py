@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
@@ -11,7 +13,7 @@ from cases.models import Attachment, Case
 
 pytestmark = pytest.mark.django_db
 
-BAD_AMOUNT = "Enter an amount such as 1250.00, with a point for decimals."
+BAD_AMOUNT = "Enter an amount such as 1,250.50 or 1250.50."
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 32
@@ -221,3 +223,37 @@ def test_suspension_needs_a_reason(client, billing_admin, customer, subscription
     assert "This field is required." in response.content.decode()
     subscription.refresh_from_db()
     assert subscription.status == "active"
+
+
+@pytest.mark.parametrize(
+    ("language", "typed", "stored"),
+    [
+        ("en", "1,250.50", "1250.50"),
+        ("en", "1250.50", "1250.50"),
+        ("ja", "1,250", "1250"),
+        ("zh-hant", "1,250.50", "1250.50"),
+        ("ru", "1 250,50", "1250.50"),
+        ("ru", "1\u00a0250,50", "1250.50"),
+        ("ru", "1250,5", "1250.5"),
+        ("ru", "1250.50", "1250.50"),
+    ],
+)
+def test_amounts_are_read_as_the_reader_writes_them(
+    client, helpdesk_agent, customer, language, typed, stored
+):
+    """'1,250.50' once gave two errors (one wrong); now each language's own way of writing an amount is read."""
+    client.force_login(helpdesk_agent.user)
+    response = client.post(f"/{language}/cases/new/", dispute(customer, disputed_amount=typed))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Case.objects.get().disputed_amount == Decimal(stored)
+
+
+def test_an_unreadable_amount_says_in_one_message_what_is_expected(client, helpdesk_agent, customer):
+    client.force_login(helpdesk_agent.user)
+    response = client.post("/ru/cases/new/", dispute(customer, disputed_amount="1,25.0"))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert list(errors(response)) == ["disputed_amount"]
+    assert len(errors(response)["disputed_amount"]) == 1, errors(response)  # no "needs the amount" besides
+    assert "1\xa0250,50" in page  # the example in the reader's own writing
+    assert not Case.objects.exists()
