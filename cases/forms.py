@@ -107,6 +107,8 @@ class CaseForm(forms.ModelForm):
             "assignee",
         ]
         widgets = {"description": forms.Textarea(attrs={"rows": 6})}
+        # The model's foreign keys have no verbose names of their own: labels Django would derive in English.
+        labels = {"customer": _("Customer"), "subscription": _("Subscription")}
 
     def __init__(self, *args: Any, partner: Partner, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -257,3 +257,11 @@ def test_an_unreadable_amount_says_in_one_message_what_is_expected(client, helpd
     assert len(errors(response)["disputed_amount"]) == 1, errors(response)  # no "needs the amount" besides
     assert "1\xa0250,50" in page  # the example in the reader's own writing
     assert not Case.objects.exists()
+
+
+def test_the_new_case_form_labels_are_in_the_readers_language(client, helpdesk_agent) -> None:
+    client.force_login(helpdesk_agent.user)
+    page = client.get("/ja/cases/new/").content.decode()
+    assert '<label for="id_customer">顧客</label>' in page
+    assert '<label for="id_customer">Customer</label>' not in page
+    assert ">Subscription<" not in page

@@ -103,3 +103,40 @@ def test_every_marked_string_is_in_the_catalogues(tmp_path: Path) -> None:
     assert missing == [], f"strings marked but not in the catalogues (run `make messages`): {missing}"
     unseen = sorted(committed - fresh)
     assert unseen == [], f"catalogue strings that extraction no longer finds (unused, or unseen): {unseen}"
+
+
+def _page_forms():
+    """Every form class the portal's own pages show (admin keeps Django's translated forms)."""
+    import inspect
+
+    from django import forms
+
+    import cases.forms
+    import portal.mfa_views
+    import portal.views
+
+    for module in (cases.forms, portal.views, portal.mfa_views):
+        for _name, value in inspect.getmembers(module, inspect.isclass):
+            if issubclass(value, forms.BaseForm) and value.__module__ == module.__name__:
+                yield value
+
+
+@pytest.mark.parametrize("form_class", list(_page_forms()), ids=lambda form: form.__name__)
+def test_every_label_help_text_and_choice_of_the_pages_forms_is_translatable(form_class) -> None:
+    """A label Django derives from a field's name ("Customer" from `customer`) is no message: the catalogue
+    test above never sees it, and readers of every other language got it in English."""
+    from django import forms
+    from django.utils.functional import Promise
+
+    problems = []
+    for name, field in form_class.base_fields.items():
+        if field.label is not None and not isinstance(field.label, Promise):
+            problems.append(f"{name}: label {field.label!r}")
+        if field.help_text and not isinstance(field.help_text, Promise):
+            problems.append(f"{name}: help text {field.help_text!r}")
+        if isinstance(field, forms.ModelChoiceField):
+            continue  # its choices are rows (names of customers, people), not messages
+        for value, label in getattr(field, "choices", None) or []:
+            if value not in ("", None) and str(value) != str(label) and not isinstance(label, Promise):
+                problems.append(f"{name}: choice {value!r} labelled {label!r}")
+    assert problems == [], f"{form_class.__name__}: {problems}"
