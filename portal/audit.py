@@ -27,9 +27,9 @@ from django.utils import timezone
 
 from portal.models import AuditAction, AuditChain, AuditEvent
 
-# Address and user agent of the request being served (set by AuditContextMiddleware), for events recorded by
-# the service layer, which does not see the request.
-_request_context: ContextVar[tuple[str | None, str] | None] = ContextVar("audit_request", default=None)
+# The request being served (set by AuditContextMiddleware), for events recorded by the service layer, which
+# does not see it; its address and user agent are read only when an event is recorded.
+_request_context: ContextVar[HttpRequest | None] = ContextVar("audit_request", default=None)
 
 
 class AuditContextMiddleware:
@@ -37,7 +37,7 @@ class AuditContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest):
-        token = _request_context.set(_describe(request))
+        token = _request_context.set(request)
         try:
             return self.get_response(request)
         finally:
@@ -91,9 +91,7 @@ def record(
     if partner is None and actor is not None:
         membership = getattr(actor, "membership", None)
         partner = membership.partner if membership is not None else None
-    address, user_agent = (
-        _describe(request) if request is not None else (_request_context.get() or (None, ""))
-    )
+    address, user_agent = _describe(request if request is not None else _request_context.get())
     with transaction.atomic():
         head, _created = AuditChain.objects.get_or_create(key=_chain_key(getattr(partner, "pk", None)))
         head = AuditChain.objects.select_for_update().get(pk=head.pk)
@@ -196,15 +194,11 @@ def _signed_in(sender, request, user, **kwargs) -> None:
 def _sign_in_failed(sender, credentials, request=None, **kwargs) -> None:
     """A wrong password (or, from the code step, a wrong code), on the chain of the account's partner when
     the address is an account's, so its admins see attempts on their people."""
-    from portal.models import User, normalize_email
-
-    email = normalize_email(str(credentials.get(settings.AXES_USERNAME_FORM_FIELD) or ""))[:254]
-    user = User.objects.select_related("membership__partner").filter(email=email).first() if email else None
-    membership = getattr(user, "membership", None) if user is not None else None
+    email, partner = _address_and_partner(credentials.get(settings.AXES_USERNAME_FORM_FIELD))
     step = "code" if sender == "portal.mfa_views" else "password"
     record(
         AuditAction.SIGN_IN_FAILED,
-        partner=membership.partner if membership is not None else None,
+        partner=partner,
         actor_email=email,
         request=request,
         after={"step": step},
@@ -213,14 +207,15 @@ def _sign_in_failed(sender, credentials, request=None, **kwargs) -> None:
 
 @receiver(user_locked_out, dispatch_uid="portal.audit.locked_out")
 def _locked_out(sender, request, username, ip_address, **kwargs) -> None:
+    email, partner = _address_and_partner(username)
+    record(AuditAction.LOCKED_OUT, partner=partner, actor_email=email, request=request)
+
+
+def _address_and_partner(typed: object):
+    """The address as sign-in matches it, and the partner of the account that has it (None if none)."""
     from portal.models import User, normalize_email
 
-    email = normalize_email(str(username or ""))[:254]
+    email = normalize_email(str(typed or ""))[:254]
     user = User.objects.select_related("membership__partner").filter(email=email).first() if email else None
     membership = getattr(user, "membership", None) if user is not None else None
-    record(
-        AuditAction.LOCKED_OUT,
-        partner=membership.partner if membership is not None else None,
-        actor_email=email,
-        request=request,
-    )
+    return email, membership.partner if membership is not None else None

@@ -25,6 +25,7 @@ from django.db import transaction
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp import login as otp_login
@@ -162,8 +163,6 @@ def check_code(request: HttpRequest, code: str) -> tuple[str, int]:
         allowed, details = device.verify_is_allowed()
         if not allowed:
             locked_until = (details or {}).get("locked_until")
-            from django.utils import timezone
-
             wait = int((locked_until - timezone.now()).total_seconds()) + 1 if locked_until else 1
             return CodeResult.WAIT, max(wait, 1)
         if not device.verify_token(code):
