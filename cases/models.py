@@ -335,13 +335,14 @@ class CaseQuerySet(models.QuerySet["Case"]):
         return self.values(*ROW_COLUMNS)
 
 
-# What a list of cases shows: number, title, customer, status, severity, assignee, opened.
+# What a list of cases shows: number, title, customer, status, severity, assignee, opened, updated.
 ROW_COLUMNS = (
     "number",
     "title",
     "status",
     "severity",
     "created_at",
+    "updated_at",
     "customer_id",
     "customer__company_name",
     "assignee__full_name",

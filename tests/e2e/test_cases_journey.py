@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import Browser, Locator, Page, expect
 
+from tests.e2e import header
 from tests.guidance.conftest import CONTENT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -79,7 +80,7 @@ def sign_in(page: Page, member, password: str) -> None:
 
 
 def sign_out(page: Page) -> None:
-    page.get_by_role("button", name="Sign out").click()
+    header.sign_out(page)
     expect(page.get_by_test_id("signed-in-user")).to_have_count(0)
     expect(page.get_by_role("link", name="Sign in").first).to_be_visible()
 

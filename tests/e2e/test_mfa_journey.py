@@ -13,6 +13,8 @@ import pytest
 from django_otp.oath import TOTP
 from playwright.sync_api import Page, expect
 
+from tests.e2e import header
+
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 DESKTOP = {"width": 1280, "height": 900}
@@ -46,7 +48,7 @@ def sign_in(page: Page, member, password: str) -> None:
 
 
 def sign_out(page: Page) -> None:
-    page.get_by_role("button", name="Sign out").click()
+    header.sign_out(page)
     expect(page.get_by_test_id("signed-in-user")).to_have_count(0)
     expect(page.get_by_role("link", name="Sign in").first).to_be_visible()
 
@@ -113,7 +115,7 @@ def set_up_authenticator(page: Page, snap: Callable[[str], Path]) -> tuple[str, 
 
 def enrol_from_the_menu(page: Page, snap: Callable[[str], Path]) -> tuple[str, list[str]]:
     """Signed in: open two-step sign-in from the header and set up the app (ends on the recovery codes)."""
-    page.get_by_role("link", name="Two-step sign-in").click()
+    header.open_in_user_menu(page, "Two-step sign-in")
     expect(page).to_have_url(re.compile(r"/en/accounts/mfa/$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Two-step sign-in")
     expect(page.get_by_test_id("mfa-status")).to_have_text("Off")
@@ -125,7 +127,7 @@ def enrol_from_the_menu(page: Page, snap: Callable[[str], Path]) -> tuple[str, l
 
 def expect_mfa_on(page: Page, snap: Callable[[str], Path], recovery_left: int) -> None:
     """The two-step sign-in page, opened from the header, says the app is on (and shows no codes)."""
-    page.get_by_role("link", name="Two-step sign-in").click()
+    header.open_in_user_menu(page, "Two-step sign-in")
     expect(page).to_have_url(re.compile(r"/en/accounts/mfa/$"))
     expect(page.get_by_test_id("mfa-status")).to_contain_text("On")
     expect(page.get_by_text(f"You have {recovery_left} unused recovery codes.")).to_be_visible()
@@ -266,7 +268,7 @@ def test_the_whole_qr_code_is_shown(page: Page, snap, helpdesk_agent, password: 
     page.goto("/en/")
     page.get_by_role("link", name="Sign in").first.click()
     sign_in(page, helpdesk_agent, password)
-    page.get_by_role("link", name="Two-step sign-in").click()
+    header.open_in_user_menu(page, "Two-step sign-in")
     page.get_by_role("link", name="Set up an authenticator app").click()
     qr = page.get_by_test_id("totp-qr").locator("svg")
     expect(qr).to_be_visible()

@@ -7,6 +7,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e import header
+
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
@@ -27,9 +29,10 @@ def test_user_signs_in_switches_to_japanese_and_signs_out(page: Page, snap, memb
     expect(page.get_by_role("heading", name="Welcome back, Mia")).to_be_visible()
     snap("home-signed-in")
 
-    page.get_by_role("button", name="日本語").click()
+    header.choose_language(page, "日本語")
     expect(page).to_have_url(re.compile(r"/ja/$"))
     expect(page.locator("html")).to_have_attribute("lang", "ja")
+    header.open_user_menu(page)
     expect(page.get_by_role("button", name="サインアウト")).to_be_visible()
     expect(page.get_by_test_id("signed-in-user")).to_have_text("Mia Member")
     snap("home-japanese")
