@@ -123,7 +123,8 @@ def _send(notification, connection) -> str:
             send_notification.apply_async((notification.pk,), countdown=delay)
         return "retry"
     # The one window exactly-once cannot close: the server took the mail and this process dies right here.
-    # The Message-ID is stable across attempts, so the receiving side can drop the duplicate (see README).
+    # The Message-ID is stable across attempts, so the receiving side can drop the duplicate
+    # (docs/close-the-loop.md).
     services.notification_mark_sent(notification=notification, message_id=message_id_for(notification))
     return "sent"
 
