@@ -288,7 +288,7 @@ def test_a_refused_case_action_says_why_and_not_that_it_was_done(client, global_
     [
         ("ja", "ケース {number} を Microsoft にエスカレートしました。"),
         ("zh-hant", "已將案例 {number} 呈報給 Microsoft。"),
-        ("zh-hans", "已将案例 {number} 升级到 Microsoft。"),
+        ("zh-hans", "已将案例 {number} 上报给 Microsoft。"),
         ("ru", "Обращение {number} эскалировано в Microsoft."),
     ],
 )
