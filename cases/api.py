@@ -109,6 +109,12 @@ class PersonSerializer(serializers.Serializer):
 
 class EventSerializer(serializers.ModelSerializer):
     actor = serializers.SerializerMethodField()
+    message = serializers.CharField(
+        source="text", read_only=True, help_text="What happened, in the language the request asks for."
+    )
+    message = serializers.CharField(
+        source="text", read_only=True, help_text="What happened, in the language the request asks for."
+    )
     from_status = serializers.CharField(read_only=True, help_text="A status, or empty.")
     to_status = serializers.CharField(read_only=True, help_text="A status, or empty.")
 

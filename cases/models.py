@@ -7,6 +7,7 @@ import hashlib
 import uuid
 from decimal import Decimal
 from functools import cache
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -571,6 +572,18 @@ class CaseEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.case_id} {self.kind}"
 
+    @property
+    def text(self) -> str:
+        """The event's message as the reader reads it: the portal's own words in the active language (see
+        EVENT_TEXTS), a person's words as they wrote them."""
+        said = EVENT_TEXTS.get(self.data.get("says"))
+        if said is None:
+            return self.message
+        try:
+            return str(said) % self.data.get("values", {})
+        except (KeyError, TypeError, ValueError):
+            return self.message
+
     def details(self) -> list[tuple[str, str]]:
         """The event's data as (label, readable value) pairs for the timeline."""
         pairs = []
@@ -584,6 +597,24 @@ class CaseEvent(models.Model):
                 value = money(Decimal(str(value)), self.case.currency)
             pairs.append((str(label), str(value)))
         return pairs
+
+
+# What the portal itself writes on a timeline is stored as a key and its values (data "says" and "values") and
+# put into words when shown, in the reader's language: whoever caused it may read another one. `message` keeps
+# the English words for whatever reads the row without the portal (Django admin, a database export).
+EVENT_TEXTS = {
+    "resolution_email_due": _("Resolution e-mail due to %(recipient)s"),
+    "email_failed": _("E-mail to %(recipient)s failed: %(error)s"),
+    "email_queued_again": _("E-mail to %(recipient)s queued again"),
+    "loop_closed": _("The customer confirmed the resolution: the loop is closed."),
+}
+
+
+def event_says(key: str, **values: Any) -> dict[str, Any]:
+    """The message and data of an event whose words are the portal's own (EVENT_TEXTS[key])."""
+    with translation.override("en"):
+        message = str(EVENT_TEXTS[key]) % values
+    return {"message": message, "says": key, "values": values}
 
 
 # What a timeline event's data may hold: key -> (label, the choices its value is one of).

@@ -47,6 +47,7 @@ from cases.models import (
     SupportPlan,
     SupportVehicle,
     Transition,
+    event_says,
 )
 from cases.permissions import Action, Role, roles_allow
 from cases.uploads import clean_filename, inspect_upload
@@ -382,7 +383,7 @@ def case_resolve(
         case,
         actor,
         EventKind.NOTIFICATION,
-        message=_("Resolution e-mail due to %(recipient)s") % {"recipient": notification.recipient},
+        **event_says("resolution_email_due", recipient=notification.recipient),
         notification=notification.pk,
     )
     return case
@@ -839,8 +840,7 @@ def notification_mark_failed(*, notification: Notification, error: str) -> None:
         case,
         None,
         EventKind.NOTIFICATION,
-        message=_("E-mail to %(recipient)s failed: %(error)s")
-        % {"recipient": notification.recipient, "error": error},
+        **event_says("email_failed", recipient=notification.recipient, error=error[:500]),
         notification=notification.pk,
     )
     if notification.kind == NotificationKind.RESOLUTION:
@@ -869,7 +869,7 @@ def notification_resend(*, notification: Notification, actor: Membership) -> Not
         notification.case,
         actor,
         EventKind.NOTIFICATION,
-        message=_("E-mail to %(recipient)s queued again") % {"recipient": notification.recipient},
+        **event_says("email_queued_again", recipient=notification.recipient),
         notification=notification.pk,
     )
     transaction.on_commit(lambda: enqueue_notification(notification.pk))
@@ -941,7 +941,7 @@ def customer_answer(
                 case,
                 None,
                 Transition.CLOSE,
-                message=_("The customer confirmed the resolution: the loop is closed."),
+                **event_says("loop_closed"),
             )
             case.closed_at = timezone.now()
         case.save()

@@ -258,7 +258,7 @@ def _timeline(events: list[CaseEvent], answers: list[CustomerAnswer]) -> list[Ca
             continue
         if last is not None and event.actor_id is None and event.kind == EventKind.STATUS:
             event.answer = last
-            # Its message repeats the customer's comment, or was written in the customer's language.
+            # Its message repeats the customer's comment; the portal's own words (event.text) are kept.
             event.message = ""
         last = None
     return events

@@ -706,7 +706,8 @@ def test_a_550_reply_fails_at_once_and_tells_the_partner(
     assert CUSTOMER_EMAIL in event.message
     assert "failed" in event.message
     assert "550" in event.message
-    assert event.data == {"notification": notification.pk}
+    assert event.data["notification"] == notification.pk
+    assert event.data["says"] == "email_failed"  # put into words in each reader's language
 
     notice = Notification.objects.get(case=case, kind=NotificationKind.FAILED)
     assert (notice.round, notice.recipient, notice.language) == (notification.round, *expected)
@@ -928,7 +929,8 @@ def test_send_again_queues_the_email_and_delivers_it(
     assert event.kind == EventKind.NOTIFICATION
     assert event.actor == billing_admin.user
     assert CUSTOMER_EMAIL in event.message
-    assert event.data == {"notification": failed.pk}
+    assert event.data["notification"] == failed.pk
+    assert event.data["says"] == "email_queued_again"
     assert len(handoffs(callbacks)) == 1
 
     callbacks[0]()
