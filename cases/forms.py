@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from decimal import Decimal
 from typing import Any
@@ -11,23 +12,31 @@ from babel import numbers
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db.models import Count, Q
+from django.forms.utils import ErrorDict
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
+from cases.currencies import MINOR_UNITS
 from cases.models import (
     Answer,
     Case,
     Category,
+    Cloud,
     Customer,
     Outcome,
     Partner,
     Severity,
     Status,
     Subscription,
+    SubscriptionStatus,
     SupportVehicle,
 )
 from cases.permissions import Role
 from cases.services import VEHICLE_PLANS
+from cases.uploads import clean_filename, inspect_upload
 
 
 class MonthField(forms.DateField):
@@ -87,9 +96,183 @@ def _members(partner: Partner):
     )
 
 
+# The currency a partner is offered before it has written any: the one its cloud bills in (the Partner model
+# records no currency or country of its own). 21Vianet bills in yuan, Microsoft Cloud Germany in euros.
+CLOUD_CURRENCIES = {
+    Cloud.GLOBAL: "USD",
+    Cloud.US_GOVERNMENT: "USD",
+    Cloud.GERMANY: "EUR",
+    Cloud.VIANET: "CNY",
+}
+USUAL_CURRENCIES = 5  # how many of the partner's recent currencies head the list
+RECENT_CASES = 200  # the cases they are counted on
+EVIDENCE_AT_CREATION = 5  # files attached with the new case; more go on the case page, one by one
+
+
+def usual_currencies(partner: Partner) -> list[str]:
+    """The partner's currencies on its recent cases, most used first (empty for a partner with no case)."""
+    recent = (
+        Case.objects.for_partner(partner).exclude(currency="").order_by("-created_at", "-pk").values("pk")
+    )
+    return list(
+        Case.objects.filter(pk__in=recent[:RECENT_CASES])
+        .values_list("currency", flat=True)
+        .annotate(uses=Count("pk"))
+        .order_by("-uses", "currency")[:USUAL_CURRENCIES]
+    )
+
+
+def partner_currency(partner: Partner, usual: list[str]) -> str:
+    """The partner's default currency: the one it uses most, else its cloud's."""
+    return usual[0] if usual else CLOUD_CURRENCIES.get(partner.cloud, "USD")
+
+
+def customer_currency(customer: Customer) -> str | None:
+    """The currency of the customer's latest case that has one."""
+    return (
+        customer.cases.exclude(currency="")
+        .order_by("-created_at", "-pk")
+        .values_list("currency", flat=True)
+        .first()
+    )
+
+
+@functools.cache
+def _currency_names(locale: str) -> dict[str, str]:
+    names = {}
+    for code in MINOR_UNITS:
+        name = numbers.get_currency_name(code, locale=locale)
+        names[code] = code if name == code else f"{code} — {name}"
+    return names
+
+
+def currency_choices(first: list[str]) -> list[tuple[Any, Any]]:
+    """The currencies as (grouped) choices in the reader's language: those in `first`, then all the others."""
+    locale = translation.to_locale(translation.get_language() or settings.LANGUAGE_CODE)
+    names = _currency_names(locale)
+    first = [code for code in dict.fromkeys(first) if code in names]
+    others = [(code, names[code]) for code in sorted(names) if code not in first]
+    return [
+        ("", "—"),
+        (_("Your usual currencies"), [(code, names[code]) for code in first]),
+        (_("Other currencies"), others),
+    ]
+
+
+def subscription_label(subscription: Subscription) -> str:
+    """A subscription as the new-case form offers it: offer and seats, and whether it is suspended."""
+    if subscription.status == SubscriptionStatus.SUSPENDED:
+        return _("%(subscription)s (suspended)") % {"subscription": subscription}
+    return str(subscription)
+
+
+def _customer_matching(partner: Partner, typed: str) -> Customer:
+    """The one customer of the partner that the typed text names (company name or tenant domain, whole or
+    in part); ValidationError when none or several do."""
+    customers = Customer.objects.for_partner(partner).only("pk", "company_name", "tenant_domain")
+    exact = list(
+        customers.filter(Q(company_name__iexact=typed) | Q(tenant_domain__iexact=typed)).order_by("pk")[:6]
+    )
+    found = exact or list(customers.search(typed).order_by("company_name", "pk")[:6])
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ValidationError(
+            _("None of your customers is called “%(typed)s”. Check the company name or tenant domain."),
+            code="unknown_customer",
+            params={"typed": typed},
+        )
+    names = ", ".join(f"{c.company_name} ({c.tenant_domain})" for c in found[:5])
+    raise ValidationError(
+        _(
+            "Several of your customers match “%(typed)s”: %(names)s. Type more of the name, or the "
+            "tenant domain."
+        ),
+        code="ambiguous_customer",
+        params={"typed": typed, "names": names + (", …" if len(found) > 5 else "")},
+    )
+
+
+def _names(customer: Customer, typed: str) -> bool:
+    """Whether the typed text is the customer's company name or tenant domain (as the picker fills it in)."""
+    return typed.casefold() in (customer.company_name.casefold(), customer.tenant_domain.casefold())
+
+
+class MultipleFileInput(forms.FileInput):
+    allow_multiple_selected = True
+
+
+class EvidenceField(forms.FileField):
+    """Zero or more evidence files, each checked as the case page checks one (cases/uploads.py)."""
+
+    widget = MultipleFileInput(
+        attrs={"accept": ".pdf,.png,.jpg,.jpeg,.csv,application/pdf,image/png,image/jpeg,text/csv"}
+    )
+
+    def __init__(self, *, max_files: int, **kwargs: Any) -> None:
+        self.max_files = max_files
+        super().__init__(required=False, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[UploadedFile]:
+        files = [f for f in (data if isinstance(data, list | tuple) else [data]) if f]
+        if len(files) > self.max_files:
+            raise ValidationError(
+                _("Attach at most %(limit)d files here; add more on the case page once it is open."),
+                code="too_many_files",
+                params={"limit": self.max_files},
+            )
+        problems = []
+        for upload in files:
+            try:
+                super().clean(upload)
+                inspect_upload(upload)
+            except ValidationError as error:
+                problems.append(
+                    ValidationError(
+                        _("%(name)s: %(problem)s"),
+                        code=error.error_list[0].code,
+                        params={
+                            "name": clean_filename(upload.name or ""),
+                            "problem": " ".join(error.messages),
+                        },
+                    )
+                )
+        if problems:
+            raise ValidationError(problems)
+        return files
+
+
 class CaseForm(forms.ModelForm):
+    """The new-case form. The customer is a picker: the hidden `customer` holds the id the picker chose, and
+    `customer_name` what was typed, resolved to one of the partner's customers when no id came with it (a page
+    sent without JavaScript). Only that customer's subscriptions are offered."""
+
+    customer = forms.ModelChoiceField(
+        label=_("Customer"),
+        required=False,
+        queryset=Customer.objects.none(),
+        widget=forms.HiddenInput,
+        error_messages={"invalid_choice": _("Choose one of your own customers.")},
+    )
+    customer_name = forms.CharField(
+        label=_("Customer"),
+        required=False,
+        max_length=253,
+        help_text=_("Type part of the customer's company name or tenant domain."),
+    )
+    subscription = forms.ModelChoiceField(
+        label=_("Subscription"),
+        required=False,
+        queryset=Subscription.objects.none(),
+        error_messages={"invalid_choice": _("Choose one of this customer's subscriptions.")},
+    )
     billing_period = MonthField(label=_("Billing period"), required=False)
     disputed_amount = AmountField(label=_("Disputed amount"), required=False)
+    currency = forms.ChoiceField(label=_("Currency"), required=False)
+    # The currency the page offered: a re-shown page (without JavaScript) offers the new customer's own
+    # currency in its place, unless the user chose another.
+    currency_offered = forms.CharField(required=False, widget=forms.HiddenInput)
+    evidence = EvidenceField(label=_("Evidence (PDF, PNG, JPEG or CSV)"), max_files=EVIDENCE_AT_CREATION)
 
     class Meta:
         model = Case
@@ -107,21 +290,72 @@ class CaseForm(forms.ModelForm):
             "assignee",
         ]
         widgets = {"description": forms.Textarea(attrs={"rows": 6})}
-        # The model's foreign keys have no verbose names of their own: labels Django would derive in English.
-        labels = {"customer": _("Customer"), "subscription": _("Subscription")}
 
     def __init__(self, *args: Any, partner: Partner, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.partner = partner
         self.instance.partner = partner
         self.fields["customer"].queryset = Customer.objects.for_partner(partner)
-        self.fields["subscription"].queryset = Subscription.objects.for_partner(partner).select_related(
-            "customer"
-        )
-        self.fields["subscription"].label_from_instance = lambda s: f"{s.customer} — {s.offer} × {s.quantity}"
+        # Any of the partner's subscriptions is a valid choice to the field; the model refuses one of another
+        # customer with a message that says so. The page lists only the chosen customer's.
+        self.fields["subscription"].queryset = Subscription.objects.for_partner(partner)
+        self.fields["subscription"].label_from_instance = subscription_label
+        self.fields["category"].choices = [("", _("Choose a category")), *Category.choices]
         self.fields["assignee"].queryset = _members(partner)
         self.fields["assignee"].label_from_instance = lambda u: u.get_full_name()
-        self.fields["currency"].choices = [("", "—"), *self.fields["currency"].choices[1:]]
+        self.fields["assignee"].empty_label = _("Nobody")
         self.fields["severity"].initial = Severity.C
+        self.fields["evidence"].help_text = _(
+            "Up to %(count)d files of at most %(size)d MB each; you can add more on the case page."
+        ) % {"count": EVIDENCE_AT_CREATION, "size": settings.ATTACHMENT_MAX_BYTES // (1024 * 1024)}
+        self.picked_customer: Customer | None = None if self.is_bound else self.initial.get("customer")
+        self._usual = usual_currencies(partner)
+        if not self.is_bound:
+            offered = self._currency_for(self.picked_customer)
+            self.initial.setdefault("currency", offered)
+            self.initial["currency_offered"] = offered
+        self._offer_currencies()
+        if not self.is_bound:
+            self._list_subscriptions()  # a bound form lists them once it knows its customer (_post_clean)
+
+    def _currency_for(self, customer: Customer | None) -> str:
+        return (customer and customer_currency(customer)) or partner_currency(self.partner, self._usual)
+
+    def _offer_currencies(self) -> None:
+        """The currency offered first, then the partner's usual ones, then all the others."""
+        offered = (self.data if self.is_bound else self.initial).get("currency_offered") or ""
+        first = [offered, *self._usual, partner_currency(self.partner, self._usual)]
+        self.fields["currency"].choices = currency_choices([code for code in first if code])
+
+    def _list_subscriptions(self) -> None:
+        """Offer the picked customer's subscriptions only (none before a customer is picked)."""
+        field = self.fields["subscription"]
+        customer = self.picked_customer
+        if customer is None:
+            field.queryset = Subscription.objects.none()
+            field.empty_label = _("Choose the customer first")
+            return
+        field.queryset = customer.subscriptions.order_by("offer", "pk")
+        field.empty_label = _("Choose a subscription (optional)")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if "customer" in self.errors:
+            return data
+        picked = data.get("customer")
+        typed = " ".join((data.get("customer_name") or "").split())
+        if picked is not None and typed and not _names(picked, typed):
+            picked = None  # the text was changed after the customer was picked: the text is what counts
+        if picked is None:
+            try:
+                if not typed:
+                    raise ValidationError(_("Choose a customer."), code="required")
+                picked = _customer_matching(self.partner, typed)
+            except ValidationError as error:
+                self.add_error("customer", error)
+                return data
+        data["customer"] = self.picked_customer = picked
+        return data
 
     def _post_clean(self) -> None:
         """The model's checks, except "needs the disputed amount" for an amount typed but not readable: the
@@ -131,12 +365,41 @@ class CaseForm(forms.ModelForm):
         if unreadable:
             kept = [e for e in self.errors["disputed_amount"].as_data() if e.code != "amount_missing"]
             self.errors["disputed_amount"] = self.error_class([m for e in kept for m in e.messages])
+        self._list_subscriptions()
+
+    def refresh(self) -> None:
+        """Show the form again as typed so far, for the customer it names (a page sent without JavaScript):
+        that customer's subscriptions, its currency unless the user chose another, no errors but the
+        customer's. Files cannot be shown again: the browser sends them once."""
+        self.full_clean()
+        self._errors = ErrorDict(
+            {name: errors for name, errors in self._errors.items() if name == "customer"}
+        )
+        customer = self.picked_customer
+        if customer is None:
+            return
+        self.data = self.data.copy()
+        if self.data.get("currency", "") in ("", self.data.get("currency_offered", "")):
+            offered = self._currency_for(customer)
+            self.data["currency"] = self.data["currency_offered"] = offered
+            self._offer_currencies()
+
+    def subscription_options(self) -> list[tuple[Any, str]]:
+        """The subscription choices as a list (read in one query; list() would count them first)."""
+        return [(value, label) for value, label in self.fields["subscription"].choices]
+
+    def customer_text(self) -> str:
+        """What the picker's text field shows: the picked customer's name, else what was typed."""
+        if self.picked_customer is not None:
+            return self.picked_customer.company_name
+        return (self.data.get("customer_name") or "") if self.is_bound else ""
 
     def service_kwargs(self) -> dict[str, Any]:
         data = self.cleaned_data
         return {name: data.get(name) for name in self.Meta.fields if name in data} | {
             "invoice_number": data.get("invoice_number") or "",
             "currency": data.get("currency") or "",
+            "evidence": data.get("evidence") or [],
         }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -158,7 +158,6 @@ def _allocate_number(partner: Partner) -> str:
     return f"{locked.case_prefix}-{number}"
 
 
-@transaction.atomic
 def case_create(
     *,
     actor: Membership,
@@ -173,35 +172,70 @@ def case_create(
     currency: str = "",
     billing_period: datetime.date | None = None,
     assignee: Any = None,
+    evidence: Sequence[UploadedFile] = (),
 ) -> Case:
-    """Open a case on behalf of one of the actor's customers."""
+    """Open a case on behalf of one of the actor's customers, with its evidence: all of it or nothing."""
     _authorize(actor, Action.OPEN, customer.partner)
-    now = timezone.now()
-    case = Case(
-        partner=actor.partner,
-        customer=customer,
-        subscription=subscription,
-        category=category,
-        title=title.strip(),
-        description=description.strip(),
-        invoice_number=invoice_number.strip(),
-        disputed_amount=disputed_amount,
-        currency=currency.upper() if currency else "",
-        billing_period=billing_period.replace(day=1) if billing_period else None,
-        severity=severity,
-        created_by=actor.user,
-        created_at=now,
-        first_response_due=now + RESPONSE_TARGETS[Severity(severity)],
-        number="pending",
-    )
-    if assignee is not None:
-        _check_assignee(actor.partner, assignee)
-        case.assignee = assignee
-    case.full_clean(exclude=["number"])
-    case.number = _allocate_number(actor.partner)
-    case.save()
-    _event(case, actor, EventKind.CREATED, category=category, severity=severity)
+    if evidence:
+        _authorize(actor, Action.COMMENT, customer.partner)
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            now = timezone.now()
+            case = Case(
+                partner=actor.partner,
+                customer=customer,
+                subscription=subscription,
+                category=category,
+                title=title.strip(),
+                description=description.strip(),
+                invoice_number=invoice_number.strip(),
+                disputed_amount=disputed_amount,
+                currency=currency.upper() if currency else "",
+                billing_period=billing_period.replace(day=1) if billing_period else None,
+                severity=severity,
+                created_by=actor.user,
+                created_at=now,
+                first_response_due=now + RESPONSE_TARGETS[Severity(severity)],
+                number="pending",
+            )
+            if assignee is not None:
+                _check_assignee(actor.partner, assignee)
+                case.assignee = assignee
+            case.full_clean(exclude=["number"])
+            case.number = _allocate_number(actor.partner)
+            case.save()
+            _event(case, actor, EventKind.CREATED, category=category, severity=severity)
+            for upload in evidence:
+                _store_evidence(case, actor, upload, stored)
+    except BaseException:
+        # The database forgets the rolled-back rows; the storage would keep their files.
+        storage = Attachment._meta.get_field("file").storage
+        for name in stored:
+            storage.delete(name)
+        raise
     return case
+
+
+def _store_evidence(case: Case, actor: Membership, upload: UploadedFile, stored: list[str]) -> Attachment:
+    """Attach one file to a case being opened (as case_attach does), noting its stored name in `stored`."""
+    try:
+        content_type, extension = inspect_upload(upload)
+    except ValidationError as error:
+        raise ValidationError({"evidence": error.error_list}) from None
+    attachment = Attachment(
+        case=case,
+        original_name=clean_filename(upload.name or ""),
+        content_type=content_type,
+        extension=extension,
+        size=upload.size,
+        uploaded_by=actor.user,
+    )
+    attachment.file.save("upload", upload, save=False)
+    stored.append(attachment.file.name)
+    attachment.save()
+    _event(case, actor, EventKind.ATTACHMENT, message=attachment.original_name, attachment=attachment.pk)
+    return attachment
 
 
 def _check_assignee(partner: Partner, user: Any) -> None:

@@ -21,6 +21,7 @@ urlpatterns = [
     path("customers/", views.customer_list, name="customers"),
     path("customers/search/", views.customer_search, name="customer_search"),
     path("customers/<id:pk>/", views.customer_detail, name="customer"),
+    path("customers/<id:pk>/subscriptions/", views.customer_subscriptions, name="customer_subscriptions"),
     path(
         "customers/<id:pk>/subscriptions/<id:subscription_pk>/<slug:action>/",
         views.subscription_status,

@@ -45,6 +45,10 @@ from cases.forms import (
     RolesForm,
     SupportRequestForm,
     SuspendForm,
+    customer_currency,
+    partner_currency,
+    subscription_label,
+    usual_currencies,
 )
 from cases.models import (
     OPEN_STATUSES,
@@ -186,22 +190,39 @@ def case_list(request: HttpRequest) -> HttpResponse:
 def case_create(request: HttpRequest) -> HttpResponse:
     require(request.membership, Action.OPEN)
     partner = request.membership.partner
-    initial = {}
-    customer_id = request.GET.get("customer", "")
-    if customer_id.isdigit():
-        initial["customer"] = Customer.objects.for_partner(partner).filter(pk=customer_id).first()
-    form = CaseForm(request.POST or None, partner=partner, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            case = services.case_create(actor=request.membership, **form.service_kwargs())
-        except ValidationError as error:
-            form.add_error(None, error)
-        except services.CaseActionError as error:
-            form.add_error(None, error.message)
-        else:
-            messages.success(request, _("Case %(number)s opened.") % {"number": case.number})
-            return redirect(case)
+    if request.method != "POST":
+        initial = {}
+        customer_id = request.GET.get("customer", "")
+        if customer_id.isascii() and customer_id.isdigit() and len(customer_id) <= 18:
+            initial["customer"] = Customer.objects.for_partner(partner).filter(pk=customer_id).first()
+        form = CaseForm(partner=partner, initial=initial)
+    elif "refresh" in request.POST:  # without JavaScript: show the typed customer's subscriptions
+        form = CaseForm(request.POST, partner=partner)
+        form.refresh()
+        if request.FILES:
+            form.add_error("evidence", _("Choose the files again: a page shown again cannot keep them."))
+    else:
+        form = CaseForm(request.POST, request.FILES, partner=partner)
+        if form.is_valid():
+            try:
+                case = services.case_create(actor=request.membership, **form.service_kwargs())
+            except ValidationError as error:
+                _add_errors(form, error)
+            except services.CaseActionError as error:
+                form.add_error(None, error.message)
+            else:
+                messages.success(request, _("Case %(number)s opened.") % {"number": case.number})
+                return redirect(case)
     return render(request, "cases/case_form.html", {"form": form, "can": _can(request)})
+
+
+def _add_errors(form, error: ValidationError) -> None:
+    """A service's ValidationError on the form: each field's on its field, the rest above the form."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, errors in error.error_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
 
 
 def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, Any]:
@@ -538,6 +559,30 @@ def customer_search(request: HttpRequest) -> JsonResponse:
         ]
     ]
     return JsonResponse({"results": results}, json_dumps_params={"ensure_ascii": False})
+
+
+@require_safe
+@partner_view
+def customer_subscriptions(request: HttpRequest, pk: int) -> JsonResponse:
+    """The new-case form's choices for one customer: its subscriptions, and the currency to offer."""
+    require(request.membership, Action.VIEW)
+    customer = get_for_partner(request.membership, Customer.objects.only("pk", "partner_id"), pk=pk)
+    subscriptions = customer.subscriptions.order_by("offer", "pk").only("pk", "offer", "quantity", "status")
+    return JsonResponse(
+        {
+            "subscriptions": [
+                {
+                    "id": s.pk,
+                    "label": subscription_label(s),
+                    "suspended": s.status == SubscriptionStatus.SUSPENDED,
+                }
+                for s in subscriptions
+            ],
+            "currency": customer_currency(customer)
+            or partner_currency(request.membership.partner, usual_currencies(request.membership.partner)),
+        },
+        json_dumps_params={"ensure_ascii": False},
+    )
 
 
 def _customer_context(request: HttpRequest, customer: Customer, **forms: Any) -> dict[str, Any]:

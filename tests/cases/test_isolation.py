@@ -232,7 +232,8 @@ ROUTES: dict[str, Route] = {
     # Pages that name no object: they must list only the user's own partner's data.
     "dashboard": Route("GET", shows=lambda w: w.case.number),
     "list": Route("GET", shows=lambda w: w.case.number),
-    "create": Route("GET", shows=lambda w: w.customer.company_name),
+    # The customer is a picker, not a list of every customer: the page shows the partner's people (assignees).
+    "create": Route("GET", shows=lambda w: w.member.user.get_full_name()),
     "customers": Route("GET", shows=lambda w: w.customer.company_name),
     "customer_search": Route("GET", shows=lambda w: w.customer.company_name),
     "team": Route("GET", shows=lambda w: w.member.user.email),
@@ -279,6 +280,7 @@ ROUTES: dict[str, Route] = {
     ),
     "resend": Route("POST", lambda w: [Probe({"number": w.case.number, "pk": w.failed_notification.pk})]),
     "customer": Route("GET", lambda w: [Probe({"pk": w.customer.pk})]),
+    "customer_subscriptions": Route("GET", lambda w: [Probe({"pk": w.customer.pk})]),
     "subscription": Route(
         "POST",
         lambda w: [

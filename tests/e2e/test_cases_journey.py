@@ -109,7 +109,11 @@ def action(page: Page, transition: str) -> Locator:
 def fill_dispute(
     page: Page, *, customer_name: str, title: str, invoice: str, amount: str, currency: str, month: str
 ) -> None:
-    page.get_by_label("Customer", exact=True).select_option(label=customer_name)
+    # The customer picker: type part of the name, choose the suggestion.
+    page.get_by_label("Customer", exact=True).fill(customer_name.split()[0])
+    page.get_by_role("listbox").get_by_role(
+        "option", name=re.compile("^" + re.escape(customer_name) + " ")
+    ).click()
     page.get_by_label("Category", exact=True).select_option(label="Billing dispute")
     page.get_by_label("Title", exact=True).fill(title)
     page.get_by_label("Description", exact=True).fill(

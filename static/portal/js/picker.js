@@ -45,8 +45,15 @@
       var chosen = results[index];
       if (!chosen) return;
       input.value = chosen.name;
-      hidden.value = chosen.id;
+      setChosen(String(chosen.id));
       close();
+    }
+
+    // Tell the page (e.g. case-form.js) when the chosen customer changes.
+    function setChosen(id) {
+      if (hidden.value === id) return;
+      hidden.value = id;
+      hidden.dispatchEvent(new Event("change", { bubbles: true }));
     }
 
     function show(found) {
@@ -82,7 +89,7 @@
     }
 
     input.addEventListener("input", function () {
-      hidden.value = "";  // a new text is not the customer picked before
+      setChosen("");  // a new text is not the customer picked before
       clearTimeout(timer);
       timer = setTimeout(search, 150);
     });
