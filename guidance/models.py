@@ -7,10 +7,23 @@ import json
 import re
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import (
+    SearchHeadline,
+    SearchQuery,
+    SearchRank,
+    SearchVector,
+    SearchVectorField,
+)
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import connections, models
+from django.db.models import Func, GeneratedField
+from django.db.models.functions import Cast, Coalesce, Length, Replace
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+
+from guidance import search
+from guidance.search import plain_text
 
 
 class Cloud(models.TextChoices):
@@ -24,35 +37,137 @@ class TranslationType(models.TextChoices):
     MACHINE = "machine", _("Machine translation")
 
 
+ENGLISH = "en"
+
+
 class ArticleQuerySet(models.QuerySet["Article"]):
     def for_cloud(self, cloud: str) -> ArticleQuerySet:
         return self.filter(cloud=cloud)
 
     def search(self, query: str, language: str) -> ArticleQuerySet:
-        """Articles whose text in this language (or English) contains every word of the query."""
+        """Articles that match the query in this language or in English, best first (see
+        docs/guidance-search.md). On PostgreSQL each row carries search_rank and search_headline (the
+        words that matched, between MARK_START and MARK_STOP); SQLite finds every word as a substring."""
+        words = search.query_words(query)
+        if not words:  # nothing to look for: only spaces, quotes, "or" or exclusions
+            return self.none()
+        if connections[self.db].vendor != "postgresql":
+            return self._containing(words, language)
+        return self._full_text(query.casefold(), words, language)
+
+    def _containing(self, words: list[str], language: str) -> ArticleQuerySet:
         qs = self
-        for word in query.casefold().split():
+        for word in words:
             qs = qs.filter(
                 models.Q(**{f"search_text_{field_suffix(language)}__contains": word})
                 | models.Q(search_text_en__contains=word)
             )
         return qs
 
+    def _full_text(self, query: str, words: list[str], language: str) -> ArticleQuerySet:
+        # Every language also finds its articles by their English text, which it shows where it has none.
+        english = SearchQuery(query, config="english", search_type="websearch")
+        matches = models.Q(search_vector_en=english)
+        rank = SearchRank(models.F("search_vector_en"), english)
+        headline = _headline(ENGLISH, english)
+        suffix = field_suffix(language)
+        has_own_text = models.Q(**{f"body_{suffix}__gt": ""})
+        if language in search.SUBSTRING_LANGUAGES:
+            # Words are not spaced in these languages: each word is looked for anywhere in the text, a LIKE
+            # that the trigram index narrows (trigram similarity scores a match inside a run of text 0).
+            contains = [models.Q(**{f"search_text_{suffix}__contains": word}) for word in words]
+            matches = models.Q(*contains) | matches
+            rank = _substring_rank(language, words) + rank
+            # No headline where the article is shown in the language: the query's words are its matches.
+            headline = models.Case(
+                models.When(has_own_text, then=models.Value(None)),
+                default=headline,
+                output_field=models.TextField(),
+            )
+        elif language != ENGLISH:
+            own = SearchQuery(query, config=search.text_search_config(language), search_type="websearch")
+            matches = models.Q(**{f"search_vector_{suffix}": own}) | matches
+            rank = SearchRank(models.F(f"search_vector_{suffix}"), own) + rank
+            headline = models.Case(models.When(has_own_text, then=_headline(language, own)), default=headline)
+        return (
+            self.filter(matches)
+            .annotate(search_rank=rank, search_headline=headline)
+            .order_by("-search_rank", "slug")
+        )
+
+
+class PostgreSQLOnly(Func):
+    """An expression only PostgreSQL computes: NULL on any other database (the embedded SQLite)."""
+
+    template = "%(expressions)s"
+
+    def as_sql(self, compiler, connection, **extra_context):
+        if connection.vendor != "postgresql":
+            return "NULL", []
+        return super().as_sql(compiler, connection, **extra_context)
+
+
+def search_vector(language: str) -> GeneratedField:
+    """A language's text search vector, computed by PostgreSQL whenever the row is written: the title's
+    words weighted A, the search text's (which holds the title too) D."""
+    config = search.text_search_config(language)
+    suffix = field_suffix(language)
+    vector = SearchVector(f"title_{suffix}", config=config, weight="A") + SearchVector(
+        f"search_text_{suffix}", config=config, weight="D"
+    )
+    return models.GeneratedField(
+        expression=PostgreSQLOnly(vector), output_field=SearchVectorField(null=True), db_persist=True
+    )
+
+
+def search_indexes(languages: list[tuple[str, str]]) -> list[GinIndex]:
+    """The indexes the search uses, per language: a GIN index of the stored text search vector, or for the
+    languages searched by substring a GIN trigram index of the search text (which serves LIKE)."""
+    indexes = []
+    for code, _name in languages:
+        suffix = field_suffix(code)
+        name = f"guidance_search_{suffix}"
+        if code in search.SUBSTRING_LANGUAGES:
+            indexes.append(GinIndex(fields=[f"search_text_{suffix}"], opclasses=["gin_trgm_ops"], name=name))
+        else:
+            indexes.append(GinIndex(fields=[f"search_vector_{suffix}"], name=name))
+    return indexes
+
+
+def _substring_rank(language: str, words: list[str]) -> models.Expression:
+    """Per word: 1 when the title holds it, and n / (n + 1) for its n occurrences in the text, so a title
+    match outranks any number of matches in the body and more matches outrank fewer."""
+    suffix = field_suffix(language)
+    text = Coalesce(models.F(f"search_text_{suffix}"), models.Value(""))
+    rank: models.Expression = models.Value(0.0)
+    for word in words:
+        removed = Length(text) - Length(Replace(text, models.Value(word), models.Value("")))
+        occurrences = Cast(removed, models.FloatField()) / models.Value(float(len(word)))
+        in_title = models.Case(
+            models.When(**{f"title_{suffix}__icontains": word}, then=models.Value(1.0)),
+            default=models.Value(0.0),
+        )
+        rank = rank + in_title + occurrences / (occurrences + models.Value(1.0))
+    return rank
+
+
+def _headline(language: str, query: SearchQuery) -> SearchHeadline:
+    """The search text with the words that matched between MARK_START and MARK_STOP."""
+    return SearchHeadline(
+        f"search_text_{field_suffix(language)}",
+        query,
+        config=search.text_search_config(language),
+        start_sel=search.MARK_START,
+        stop_sel=search.MARK_STOP,
+        max_fragments=3,
+        max_words=30,
+        min_words=10,
+    )
+
 
 def field_suffix(language: str) -> str:
     """The suffix of a language's translated columns (zh-hant: title_zh_hant)."""
     return language.replace("-", "_")
-
-
-_TAG = re.compile(r"<[^>]+>")
-_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-_MARKUP = re.compile(r"[#*_>|`~\[\]]+")
-
-
-def plain_text(markdown: str) -> str:
-    """Markdown reduced to its words, for searching."""
-    text = _LINK.sub(r"\1", _TAG.sub(" ", markdown))
-    return " ".join(_MARKUP.sub(" ", text).split())
 
 
 _LINE_BREAK = re.compile(r"\r\n?")
@@ -100,6 +215,11 @@ class Article(models.Model):
     body = models.TextField(_("body (markdown)"), blank=True, validators=[validate_body_size])
     # Case-folded plain text of the article, so search works for CJK and Cyrillic on any database.
     search_text = models.TextField(editable=False, blank=True, default="")
+    # Each language searched word by word (not by substring) has its text search vector stored, so a search
+    # reads and ranks it instead of parsing every article's text again; NULL on SQLite.
+    search_vector_en = search_vector("en")
+    search_vector_ru = search_vector("ru")
+    SEARCH_VECTORS = ("search_vector_en", "search_vector_ru")
 
     asset_id = models.CharField(_("DocFX asset id"), max_length=100, blank=True)
     source_hash = models.CharField(
@@ -121,7 +241,10 @@ class Article(models.Model):
         ordering = ["cloud", "slug"]
         constraints = [models.UniqueConstraint(fields=["slug", "cloud"], name="guidance_article_slug_cloud")]
         # A cloud's articles in order: the list page and an article's "More guidance".
-        indexes = [models.Index(fields=["cloud", "slug"], name="guidance_article_cloud_slug")]
+        indexes = [
+            models.Index(fields=["cloud", "slug"], name="guidance_article_cloud_slug"),
+            *search_indexes(settings.LANGUAGES),
+        ]
 
     def __str__(self) -> str:
         return f"{self.slug} ({self.get_cloud_display()})"

@@ -20,5 +20,7 @@ simple_history.register(
         "updated_at",
         "search_text",
         *(f"search_text_{code.replace('-', '_')}" for code, _name in settings.LANGUAGES),
+        # Columns the database computes (the search vectors) are not part of an article's history.
+        *(field.name for field in Article._meta.concrete_fields if field.generated),
     ],
 )

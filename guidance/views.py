@@ -6,10 +6,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import translation as i18n
 from django.views.decorators.http import require_safe
+from markupsafe import Markup
 
-from guidance import reading
-from guidance.models import Article, Cloud
-from guidance.reading import ENGLISH, article_page, article_summaries, available_languages
+from guidance import reading, search
+from guidance.models import Article, Cloud, field_suffix
+from guidance.reading import ENGLISH, ArticleSummary, article_page, article_summaries, available_languages
 
 
 def _member_cloud(request: HttpRequest) -> str | None:
@@ -30,19 +31,38 @@ def _reader_cloud(request: HttpRequest) -> str:
     return Cloud.GLOBAL
 
 
+def _matched_sentence(summary: ArticleSummary, query: str, language: str) -> Markup | None:
+    """The sentence of the listed text that matched: the words PostgreSQL marked in its headline, or where
+    the search looked for the query's words as they are (CJK text, SQLite), those words."""
+    article = summary.article
+    content_language = ENGLISH if summary.missing else language
+    body = getattr(article, f"body_{field_suffix(content_language)}") or ""
+    headline = getattr(article, "search_headline", None)
+    if headline is not None:
+        return search.matched_sentence(body, search.marked_terms(headline), whole_words=True)
+    return search.matched_sentence(body, search.query_words(query), whole_words=False)
+
+
 @require_safe
 def article_list(request: HttpRequest) -> HttpResponse:
     language = i18n.get_language()
     cloud = _reader_cloud(request)
-    query = request.GET.get("q", "").strip()[:200]
-    articles = Article.objects.for_cloud(cloud).prefetch_related("translations")
+    query = search.clean_query(request.GET.get("q", ""))
+    # The stored search vectors are the database's to read; the page has no use for them.
+    articles = (
+        Article.objects.for_cloud(cloud).defer(*Article.SEARCH_VECTORS).prefetch_related("translations")
+    )
     if query:
         articles = articles.search(query, language)
+    summaries = article_summaries(articles, language)
+    matches = {s.article.pk: _matched_sentence(s, query, language) for s in summaries} if query else {}
     return render(
         request,
         "guidance/article_list.html",
         {
-            "articles": article_summaries(articles, language),
+            "articles": summaries,
+            "matches": matches,
+            "query_max_length": search.MAX_QUERY_LENGTH,
             "cloud": cloud,
             "clouds": Cloud.choices,
             "cloud_fixed": _member_cloud(request) is not None,
