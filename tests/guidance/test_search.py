@@ -179,6 +179,15 @@ def test_the_substring_is_marked_in_cjk_text(client) -> None:
     ]
 
 
+def test_a_description_that_is_the_matched_sentence_is_shown_once(client) -> None:
+    """The seed articles open with their description: the result shows it once, with the words marked."""
+    sentence = "パートナーは請求に関する質問に対応します。"
+    article("seed", {"ja": ("請求", f"{sentence}\n\n別の段落です。")}, description=sentence)
+    page = search_page(client, "ja", "請求")
+    assert matches(page) == ["パートナーは<mark>請求</mark>に関する質問に対応します。"]
+    assert listing(page).count("に関する質問に対応します。") == 1
+
+
 def test_the_sentence_is_escaped_but_for_the_marks(client) -> None:
     """Markup in an article comes out as text: a script tag never reaches the page, & and quotes escaped."""
     article(
