@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import translation as i18n
@@ -43,6 +46,10 @@ def _matched_sentence(summary: ArticleSummary, query: str, language: str) -> Mar
     return search.matched_sentence(body, search.query_words(query), whole_words=False)
 
 
+# Articles per page of the list: a search that matches a whole library shows its best ones first, not all.
+PAGE_SIZE = 20
+
+
 @require_safe
 def article_list(request: HttpRequest) -> HttpResponse:
     language = i18n.get_language()
@@ -54,13 +61,19 @@ def article_list(request: HttpRequest) -> HttpResponse:
     )
     if query:
         articles = articles.search(query, language)
-    summaries = article_summaries(articles, language)
+    # The page is cut from the ids of the articles that have an address (one that has none is logged and left
+    # out, and not counted), then only its articles are read whole, in the same order.
+    ids = [pk for pk, slug in articles.values_list("pk", "slug") if reading.linkable(pk, slug)]
+    page = Paginator(ids, PAGE_SIZE).get_page(request.GET.get("page"))
+    summaries = article_summaries(articles.filter(pk__in=page.object_list), language)
     matches = {s.article.pk: _matched_sentence(s, query, language) for s in summaries} if query else {}
     return render(
         request,
         "guidance/article_list.html",
         {
             "articles": summaries,
+            "page": page,
+            "page_query": urlencode({"q": query, "cloud": cloud} if query else {"cloud": cloud}),
             "matches": matches,
             "query_max_length": search.MAX_QUERY_LENGTH,
             "cloud": cloud,

@@ -38,8 +38,8 @@ def article(slug: str, texts: dict[str, tuple[str, str]], *, description: str = 
     return created
 
 
-def search_page(client, lang: str, query: str) -> str:
-    response = client.get(f"/{lang}/guidance/", {"q": query})
+def search_page(client, lang: str, query: str, **more: object) -> str:
+    response = client.get(f"/{lang}/guidance/", {"q": query, **more})
     assert response.status_code == 200
     return response.content.decode()
 
@@ -269,12 +269,17 @@ def test_control_characters_are_left_out_of_the_query(client, russian_billing) -
 
 
 def test_search_page_query_count(client, russian_billing, django_assert_num_queries) -> None:
-    """The list with a search reads the ranked articles with their headlines, then their translations."""
+    """The list with a search reads the ranked ids (for the page and the count), the page's articles with their
+    headlines, then their translations: three queries however many articles match."""
     article("second", {"ru": ("Счета", "Счета клиентов.")})
-    with django_assert_num_queries(2):
+    for number in range(30):
+        article(f"more-{number}", {"ru": ("Прочее", f"Счета номер {number}.")})
+    with django_assert_num_queries(3):
         page = search_page(client, "ru", "счета")
-    assert sorted(found(page)) == ["russian-billing", "second"]
-    assert len(matches(page)) == 2
+    assert len(found(page)) == 20  # the first page
+    assert len(matches(page)) == 20
+    assert 'rel="next"' in page
+    assert len(found(search_page(client, "ru", "счета", page=2))) == 12
 
 
 def test_an_edited_article_is_found_by_its_new_words(client, russian_billing) -> None:
