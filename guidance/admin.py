@@ -141,6 +141,14 @@ class ArticleAdmin(SimpleHistoryAdmin, TabbedDjangoJqueryTranslationAdmin):
 
     class Media:
         css = {"all": ("guidance/admin.css",)}
+        # The language tabs as one control each: after jQuery UI (as modeltranslation loads it), before the
+        # page is ready. Listed after what it needs, so that Django's merge of the media keeps that order.
+        js = (
+            "admin/js/jquery.init.js",
+            "modeltranslation/js/force_jquery.js",
+            settings.JQUERY_UI_URL,
+            "guidance/admin.js",
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Article]:
         return super().get_queryset(request).prefetch_related("translations")
