@@ -140,7 +140,6 @@ class ArticleAdmin(SimpleHistoryAdmin, TabbedDjangoJqueryTranslationAdmin):
     formfield_overrides = {models.TextField: {"form_class": TextareaField}}
 
     class Media:
-        css = {"all": ("guidance/admin.css",)}
         # The language tabs as one control each: after jQuery UI (as modeltranslation loads it), before the
         # page is ready. Listed after what it needs, so that Django's merge of the media keeps that order.
         js = (
