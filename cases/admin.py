@@ -11,6 +11,7 @@ from cases import services
 from cases.models import Case, CaseEvent, Customer, Membership, Notification, Partner, Subscription
 from cases.permissions import Role
 from portal import audit
+from portal.admin import LabelledTabularInline
 from portal.models import AuditAction
 
 
@@ -40,7 +41,7 @@ class MembershipFormSet(forms.BaseInlineFormSet):
         services.team_check_global_admin_kept(partner=self.instance, members=remaining)
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(LabelledTabularInline):
     model = Membership
     form = MembershipForm
     formset = MembershipFormSet
@@ -84,7 +85,7 @@ def _jsonable(value):
     return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
 
 
-class SubscriptionInline(admin.TabularInline):
+class SubscriptionInline(LabelledTabularInline):
     model = Subscription
     extra = 0
     fields = ("offer", "quantity", "status", "status_reason", "status_since")
@@ -99,7 +100,7 @@ class CustomerAdmin(admin.ModelAdmin):
     inlines = (SubscriptionInline,)
 
 
-class CaseEventInline(admin.TabularInline):
+class CaseEventInline(LabelledTabularInline):
     model = CaseEvent
     extra = 0
     can_delete = False

@@ -19,6 +19,7 @@ from guidance.forms import TextareaField
 from guidance.models import Article, Translation, TranslationType, outdated_condition
 from guidance.reading import linkable
 from guidance.services import translations_mark_reviewed, translations_mark_unreviewed
+from portal.admin import LabelledTabularInline
 
 STATUS_CHOICES = (
     ("missing", _("missing")),
@@ -82,7 +83,7 @@ class TranslationStatusFilter(admin.SimpleListFilter):
         return queryset.filter(Exists(translations.filter(_status_condition(status))))
 
 
-class TranslationInline(admin.TabularInline):
+class TranslationInline(LabelledTabularInline):
     model = Translation
     extra = 0
     can_delete = False
@@ -107,6 +108,9 @@ class TranslationInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+    def row_label(self, obj: Translation) -> str:
+        return obj.get_language_display()  # "Reviewed: Japanese"
 
     @admin.display(boolean=True, description=_("outdated"))
     def outdated(self, obj: Translation) -> bool:
@@ -136,7 +140,14 @@ class ArticleAdmin(SimpleHistoryAdmin, TabbedDjangoJqueryTranslationAdmin):
     formfield_overrides = {models.TextField: {"form_class": TextareaField}}
 
     class Media:
-        css = {"all": ("guidance/admin.css",)}
+        # The language tabs as one control each: after jQuery UI (as modeltranslation loads it), before the
+        # page is ready. Listed after what it needs, so that Django's merge of the media keeps that order.
+        js = (
+            "admin/js/jquery.init.js",
+            "modeltranslation/js/force_jquery.js",
+            settings.JQUERY_UI_URL,
+            "guidance/admin.js",
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Article]:
         return super().get_queryset(request).prefetch_related("translations")

@@ -1,9 +1,50 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.utils.text import capfirst
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from portal.models import AuditEvent, User
+
+
+class LabelledTabularInline(admin.TabularInline):
+    """A tabular inline whose every control has a name of its own.
+
+    Django's table shows a field's label only as its column heading, which names no control: a screen reader
+    meets a row of bare checkboxes and boxes (axe-core: label). Each control here is named by its field and
+    its row, "Reviewed: Japanese"; a new row's by its field alone.
+    """
+
+    def row_label(self, obj) -> str:
+        """How the row is named: what Django shows at the start of the row."""
+        return str(obj)
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        row_label = self.row_label
+
+        class LabelledFormSet(formset):
+            def add_fields(self, form, index) -> None:
+                super().add_fields(form, index)  # the DELETE box too
+                row = row_label(form.instance) if form.instance.pk else None
+                for field in form.fields.values():
+                    _name_control(field, row)
+
+        LabelledFormSet.__name__ = formset.__name__
+        return LabelledFormSet
+
+
+def _name_control(field: forms.Field, row: str | None) -> None:
+    widget = field.widget
+    # Each choice of a CheckboxSelectMultiple or RadioSelect has its own <label>.
+    choices = isinstance(widget, forms.widgets.ChoiceWidget) and widget.input_type in ("checkbox", "radio")
+    if widget.is_hidden or choices:
+        return
+    label = capfirst(str(field.label or ""))
+    name = gettext("%(field)s: %(row)s") % {"field": label, "row": row} if row else label
+    widget.attrs.setdefault("aria-label", name)
 
 
 class UserCreationAdminForm(AdminUserCreationForm):
