@@ -16,6 +16,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 from cases.currencies import CURRENCY_CHOICES, MINOR_UNITS, is_currency, money
 from cases.permissions import Role
@@ -477,12 +478,22 @@ class Case(models.Model):
                 )
             elif is_currency(self.currency):
                 decimals = -self.disputed_amount.normalize().as_tuple().exponent
-                if decimals > MINOR_UNITS[self.currency]:
+                places = MINOR_UNITS[self.currency]
+                if decimals > places:
+                    message = (
+                        ngettext_lazy(
+                            "%(currency)s amounts have at most %(places)d decimal place.",
+                            "%(currency)s amounts have at most %(places)d decimal places.",
+                            "places",
+                        )
+                        if places
+                        else _("%(currency)s amounts have no decimal places.")
+                    )
                     errors.setdefault("disputed_amount", []).append(
                         ValidationError(
-                            _("%(currency)s amounts have at most %(places)d decimal places."),
+                            message,
                             code="too_many_decimals",
-                            params={"currency": self.currency, "places": MINOR_UNITS[self.currency]},
+                            params={"currency": self.currency, "places": places},
                         )
                     )
         if self.category == Category.BILLING_DISPUTE:

@@ -241,7 +241,7 @@ def test_a_loop_closed_by_the_partner_is_not_credited_to_the_customer(
     services.case_mark_customer_informed(case=case, actor=billing_admin, note="Called the billing contact.")
     case.refresh_from_db()
     loop = one(partner_page(case), "loop-state")
-    assert loop.startswith("closed ")
+    assert loop.startswith("Closed: the customer was informed directly (")
     assert "customer's answer" not in loop
 
 

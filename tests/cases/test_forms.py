@@ -61,7 +61,7 @@ def errors(response) -> dict[str, list[str]]:
         (
             {"disputed_amount": "10.5", "currency": "JPY"},
             "disputed_amount",
-            "JPY amounts have at most 0 decimal places.",
+            "JPY amounts have no decimal places.",
         ),
         (
             {"disputed_amount": "10.555", "currency": "USD"},

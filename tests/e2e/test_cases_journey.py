@@ -343,8 +343,8 @@ def test_fabrikam_dispute_escalates_to_21vianet(
     main_nav(page, "Cases")
     expect(page.get_by_role("heading", level=1)).to_have_text("Cases")
     stats = page.locator(".stats")
-    expect(stats.get_by_role("link", name="1 escalated", exact=True)).to_be_visible()
-    expect(stats.get_by_role("link", name="1 open", exact=True)).to_be_visible()
+    expect(stats.get_by_role("link", name="1 escalated case", exact=True)).to_be_visible()
+    expect(stats.get_by_role("link", name="1 open case", exact=True)).to_be_visible()
     expect(page.locator(".lead")).to_have_text(
         "Billing cases of Fabrikam China. What you cannot resolve, you escalate to 21Vianet."
     )
