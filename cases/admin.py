@@ -8,7 +8,16 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from cases import services
-from cases.models import Case, CaseEvent, Customer, Membership, Notification, Partner, Subscription
+from cases.models import (
+    Case,
+    CaseEvent,
+    Customer,
+    InboundEmail,
+    Membership,
+    Notification,
+    Partner,
+    Subscription,
+)
 from cases.permissions import Role
 from portal import audit
 from portal.admin import LabelledTabularInline
@@ -62,6 +71,7 @@ class PartnerAdmin(admin.ModelAdmin):
             _("Support contact"),
             {"fields": ("support_contact_name", "support_contact_email", "support_contact_phone")},
         ),
+        (_("Replies by e-mail"), {"fields": ("inbound_replies",)}),
         (_("Collections policy"), {"fields": ("collections_policy",)}),
     )
 
@@ -131,4 +141,22 @@ class NotificationAdmin(admin.ModelAdmin):
     readonly_fields = [field.name for field in Notification._meta.fields]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(InboundEmail)
+class InboundEmailAdmin(admin.ModelAdmin):
+    """What came in by e-mail, as it came: read only (cases/inbound.py writes it)."""
+
+    list_display = ("received_at", "sender", "subject", "status", "case", "source")
+    list_filter = ("status", "source")
+    search_fields = ("message_id", "sender", "subject", "case__number")
+    list_select_related = ("case",)
+    exclude = ("raw",)
+    readonly_fields = [field.name for field in InboundEmail._meta.fields if field.name != "raw"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

@@ -49,6 +49,39 @@ def message_id_for(notification: Any) -> str:
     return f"<case-{notification.case.uuid}.n{notification.pk}.r{notification.round}@{domain}>"
 
 
+# References lists the thread's root and its latest messages, not every one: some servers refuse long headers.
+REFERENCES_KEPT = 10
+
+
+def _thread(notification: Any) -> list[str]:
+    """The Message-IDs a customer e-mail follows in its case's conversation, oldest first: the customer
+    e-mails sent before it (the first resolution e-mail is the root) and the customer's received before it."""
+    from cases.models import InboundStatus, NotificationStatus
+
+    case = notification.case
+    earlier = [
+        (other.created_at, other.pk, message_id_for(other))
+        for other in case.notifications.all()
+        if other.is_customer_facing
+        and other.pk < notification.pk
+        and other.status != NotificationStatus.FAILED
+    ]
+    received = case.inbound_emails.filter(
+        status=InboundStatus.THREADED, received_at__lt=notification.created_at
+    ).values_list("received_at", "pk", "message_id")
+    # A message that came without a Message-ID got one of ours (….invalid): nobody else knows it.
+    earlier += [row for row in received if not row[2].endswith(".invalid>")]
+    return [message_id for _when, _pk, message_id in sorted(earlier)]
+
+
+def _threading_headers(notification: Any) -> dict[str, str]:
+    thread = _thread(notification)
+    if not thread:
+        return {}
+    kept = thread if len(thread) <= REFERENCES_KEPT else [thread[0], *thread[-(REFERENCES_KEPT - 1) :]]
+    return {"In-Reply-To": thread[-1], "References": " ".join(kept)}
+
+
 def _amount(amount: Decimal | None, currency: str, language: str) -> str:
     return money(amount, currency, language)
 
@@ -62,10 +95,15 @@ def _render(kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
 
 def build_notification_email(notification: Any) -> EmailMultiAlternatives:
     """The e-mail a notification row stands for, in its recipient's language, multipart text and HTML."""
+    from cases.inbound import reply_address
     from cases.tokens import answer_link
 
     case = notification.case
     partner = case.partner
+    # Replies by e-mail: a customer e-mail asks for replies at the portal's own address for this case (unless
+    # the partner wants them in its own mailbox), and threads into the case's conversation.
+    inbound = settings.INBOUND_EMAIL_ADDRESS is not None and notification.is_customer_facing
+    reply_to = (reply_address(case) if inbound else None) or partner.support_contact_email
     with translation.override(notification.language):
         context = {
             "notification": notification,
@@ -79,17 +117,41 @@ def build_notification_email(notification: Any) -> EmailMultiAlternatives:
         }
         if notification.is_customer_facing:
             context["answer_url"] = answer_link(notification)
+            context["reply_into_case"] = reply_to != partner.support_contact_email
+        if notification.inbound_id is not None:
+            context.update(_customer_message_context(notification))
         subject, text, html = _render(notification.kind, context)
     message = EmailMultiAlternatives(
         subject=subject,
         body=text,
         to=[notification.recipient],
-        reply_to=[partner.support_contact_email],
+        reply_to=[reply_to],
         headers={
             "Message-ID": message_id_for(notification),
             "Auto-Submitted": "auto-generated",
             "Content-Language": notification.language,
+            **(_threading_headers(notification) if inbound else {}),
         },
     )
     message.attach_alternative(html, "text/html")
     return message
+
+
+def _customer_message_context(notification: Any) -> dict[str, Any]:
+    """What the assignee's notice of a customer's e-mail tells: the words, whether it reopened the case."""
+    from cases.models import EventKind
+
+    inbound = notification.inbound
+    case = notification.case
+    reopened = case.events.filter(
+        kind=EventKind.STATUS, data__transition="reopen", data__inbound=notification.inbound_id
+    ).exists()
+    opened = case.events.filter(kind=EventKind.CREATED, data__inbound=notification.inbound_id).exists()
+    path = reverse("cases:inbound_email", kwargs={"number": case.number, "pk": notification.inbound_id})
+    return {
+        "inbound": inbound,
+        "words": (inbound.reply or inbound.text) if inbound else "",
+        "reopened": reopened,
+        "follow_up_of": case.follow_up_of if opened else None,
+        "message_url": f"{settings.PORTAL_BASE_URL}{path}",
+    }

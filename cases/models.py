@@ -76,6 +76,14 @@ class Partner(models.Model):
     support_contact_name = models.CharField(_("support contact name"), max_length=200)
     support_contact_email = models.EmailField(_("support contact e-mail"))
     support_contact_phone = models.CharField(_("support contact phone"), max_length=40, blank=True)
+    inbound_replies = models.BooleanField(
+        _("replies by e-mail go into the case"),
+        default=True,
+        help_text=_(
+            "Customers' replies to the portal's e-mails are added to their case. Off: replies go to the "
+            "support contact's mailbox."
+        ),
+    )
     next_case_number = models.PositiveIntegerField(default=1001, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
@@ -436,6 +444,15 @@ class Case(models.Model):
     )
     loop_closed_at = models.DateTimeField(_("loop closed"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    # A case the customer's e-mail about a closed case opened (cases/inbound.py).
+    follow_up_of = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="follow_ups",
+        verbose_name=_("follow-up of"),
+    )
 
     objects = CaseQuerySet.as_manager()
 
@@ -560,6 +577,7 @@ class EventKind(models.TextChoices):
     CUSTOMER_ANSWERED = "customer_answered", _("Customer answered")
     NOTIFICATION = "notification", _("Notification")
     EDITED = "edited", _("Details edited")
+    CUSTOMER_MESSAGE = "customer_message", _("Customer message")
 
 
 class CaseEvent(models.Model):
@@ -618,6 +636,9 @@ EVENT_TEXTS = {
     "email_failed": _("E-mail to %(recipient)s failed: %(error)s"),
     "email_queued_again": _("E-mail to %(recipient)s queued again"),
     "loop_closed": _("The customer confirmed the resolution: the loop is closed."),
+    "reopened_by_email": _("The customer replied by e-mail: the case is back in the queue."),
+    "follow_up_opened": _("The customer wrote about this closed case: follow-up case %(number)s opened."),
+    "follow_up_of": _("Follow-up of case %(number)s, opened by the customer's e-mail."),
 }
 
 
@@ -675,6 +696,7 @@ class NotificationKind(models.TextChoices):
     RESOLUTION = "resolution", _("Resolution e-mail to the customer")
     REOPENED = "reopened", _("Customer reopened the case")
     FAILED = "failed", _("A notification failed")
+    CUSTOMER_MESSAGE = "customer_message", _("The customer wrote about the case")
 
 
 class NotificationStatus(models.TextChoices):
@@ -708,6 +730,10 @@ class Notification(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # The customer's e-mail a CUSTOMER_MESSAGE notice tells of (its round is that message's id).
+    inbound = models.ForeignKey(
+        "InboundEmail", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     objects = NotificationQuerySet.as_manager()
 
@@ -770,3 +796,77 @@ class IdempotencyKey(models.Model):
     @staticmethod
     def digest(key: str) -> str:
         return hashlib.sha256(key.encode()).hexdigest()
+
+
+# --- Replies by e-mail ------------------------------------------------------------------------------
+
+
+class InboundStatus(models.TextChoices):
+    RECEIVED = "received", _("Received")
+    THREADED = "threaded", _("Added to the case")
+    AUTO_REPLY = "auto_reply", _("Automatic reply")
+    BOUNCE = "bounce", _("Delivery failure report")
+    UNVERIFIED = "unverified", _("Unverified sender")
+    UNMATCHED = "unmatched", _("No matching case")
+    REFUSED = "refused", _("Refused")
+    FAILED = "failed", _("Could not be processed")
+
+
+class InboundEmailQuerySet(models.QuerySet["InboundEmail"]):
+    def for_partner(self, partner: Partner) -> InboundEmailQuerySet:
+        return self.filter(case__partner=partner)
+
+
+class InboundEmail(models.Model):
+    """An e-mail the portal received (a customer's reply, an automatic reply, a bounce), stored as it came
+    before anything else is done with it (cases/inbound.py)."""
+
+    message_id = models.CharField(_("Message-ID"), max_length=255, unique=True)
+    source = models.CharField(_("source"), max_length=16)
+    raw = models.BinaryField(_("raw message"))
+    size = models.PositiveIntegerField(_("size"), help_text=_("Bytes received; raw may hold only the first."))
+    sender = models.CharField(_("from"), max_length=320, blank=True)
+    recipients = models.TextField(_("to"), blank=True)
+    subject = models.CharField(_("subject"), max_length=500, blank=True)
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+    status = models.CharField(
+        _("status"), max_length=16, choices=InboundStatus.choices, default=InboundStatus.RECEIVED
+    )
+    reason = models.TextField(_("reason"), blank=True)
+    case = models.ForeignKey(
+        Case, on_delete=models.SET_NULL, null=True, blank=True, related_name="inbound_emails"
+    )
+    # The notification it answers, or the one a bounce reports.
+    notification = models.ForeignKey(
+        Notification, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    text = models.TextField(_("full text"), blank=True)
+    reply = models.TextField(_("reply"), blank=True, help_text=_("The text without quoted history."))
+    # [{"name", "code", "message" (the English msgid), "params"}] for each attachment refused as evidence.
+    refused_attachments = models.JSONField(default=list, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    accepted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InboundEmailQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("received e-mail")
+        verbose_name_plural = _("received e-mails")
+        ordering = ["-received_at", "-pk"]
+        indexes = [models.Index(fields=["case", "received_at"], name="inbound_case_received")]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} ({self.status})"
+
+    def attachment_refusals(self) -> list[tuple[str, str]]:
+        """(file name, why it was refused) for each refused attachment, in the reader's language."""
+        refusals = []
+        for item in self.refused_attachments:
+            try:
+                why = translation.gettext(item.get("message", "")) % (item.get("params") or {})
+            except (KeyError, TypeError, ValueError):
+                why = item.get("message", "")
+            refusals.append((item.get("name", ""), why))
+        return refusals

@@ -33,6 +33,7 @@ from cases.models import (
     Customer,
     CustomerAnswer,
     EventKind,
+    InboundEmail,
     Membership,
     Notification,
     NotificationKind,
@@ -754,14 +755,14 @@ def enqueue_notification(notification_id: int) -> None:
 
 
 def _notify(
-    case: Case, *, kind: str, recipient: str, language: str, round: int | None = None
+    case: Case, *, kind: str, recipient: str, language: str, round: int | None = None, **defaults: Any
 ) -> Notification:
     notification, _created = Notification.objects.get_or_create(
         case=case,
         kind=kind,
         round=case.resolution_round if round is None else round,
         recipient=recipient,
-        defaults={"language": language},
+        defaults={"language": language, **defaults},
     )
     transaction.on_commit(lambda: enqueue_notification(notification.pk))
     return notification
@@ -869,6 +870,24 @@ def notification_mark_failed(*, notification: Notification, error: str) -> None:
     )
     if not updated:
         return
+    _record_failure(notification, error)
+
+
+@transaction.atomic
+def notification_bounced(*, notification: Notification, error: str) -> bool:
+    """A delivery failure report for an e-mail the mail server had accepted: it failed after all, as a
+    refused one does (the case shows it, the partner hears of it). False if it was failed already."""
+    updated = (
+        Notification.objects.filter(pk=notification.pk)
+        .exclude(status=NotificationStatus.FAILED)
+        .update(status=NotificationStatus.FAILED, last_error=error[:2000], updated_at=timezone.now())
+    )
+    if updated:
+        _record_failure(notification, error)
+    return bool(updated)
+
+
+def _record_failure(notification: Notification, error: str) -> None:
     case = Case.objects.select_related("partner", "assignee").get(pk=notification.case_id)
     _event(
         case,
@@ -980,10 +999,140 @@ def customer_answer(
             case.closed_at = timezone.now()
         case.save()
     else:
-        _move(case, None, Transition.REOPEN, message=comment.strip())
-        case.closed_at = None
-        case.loop_closed_at = None
-        case.save()
+        _reopen_for_customer(case, message=comment.strip())
         recipient, language = _partner_recipient(case)
         _notify(case, kind=NotificationKind.REOPENED, recipient=recipient, language=language)
     return record
+
+
+def _reopen_for_customer(case: Case, *, message: str = "", **data: Any) -> None:
+    """The customer says the resolution did not hold (the answer link's "not resolved", a reply by e-mail):
+    the locked case goes back into the partner's queue."""
+    _move(case, None, Transition.REOPEN, message=message, **data)
+    case.closed_at = None
+    case.loop_closed_at = None
+    case.save()
+
+
+# --- The customer's e-mail (cases/inbound.py stores and threads it; this is what it does to the case) -----
+
+
+def case_customer_message(
+    *,
+    case: Case,
+    inbound: InboundEmail,
+    attachments: Iterable[UploadedFile] = (),
+    actor: Membership | None = None,
+) -> tuple[Case, list[dict[str, Any]]]:
+    """Add a customer's e-mail to its case: a customer message on the timeline, its attachments as evidence
+    and a notice to the assignee; a resolved case reopens, a closed one gets a follow-up case instead.
+
+    actor: the partner user who accepted a message from an unverified sender (None: the sender is known).
+    Returns the case the message landed on and the attachments refused as evidence, with why.
+    """
+    with transaction.atomic():
+        if actor is not None:
+            _authorize(actor, Action.COMMENT, case.partner)
+        case = _locked(case)
+        while case.status == Status.CLOSED and (newest := case.follow_ups.order_by("-pk").first()):
+            case = _locked(newest)  # the customer answers an old thread: the latest follow-up hears of it
+        if case.status == Status.CLOSED:
+            case = _follow_up(case, inbound)
+        accepted = {"accepted_by": actor.user.email} if actor else {}
+        _event(
+            case,
+            None,
+            EventKind.CUSTOMER_MESSAGE,
+            message=inbound.reply or inbound.text,
+            inbound=inbound.pk,
+            sender=inbound.sender,
+            **accepted,
+        )
+        if case.status == Status.RESOLVED:
+            _reopen_for_customer(case, **event_says("reopened_by_email"), inbound=inbound.pk)
+        else:
+            case.save(update_fields=["updated_at"])
+        refused = [_email_evidence(case, inbound, upload) for upload in attachments]
+        recipient, language = _partner_recipient(case)
+        # One notice per message: its round is the message's id (the outbox keeps one row per case, kind,
+        # round and recipient).
+        _notify(
+            case,
+            kind=NotificationKind.CUSTOMER_MESSAGE,
+            recipient=recipient,
+            language=language,
+            round=inbound.pk,
+            inbound=inbound,
+        )
+    return case, [refusal for refusal in refused if refusal]
+
+
+def _follow_up(closed: Case, inbound: InboundEmail) -> Case:
+    """A new case for the customer's e-mail about a closed one, with the same customer, dispute and people."""
+    now = timezone.now()
+    assignee = closed.assignee
+    if (
+        assignee is not None
+        and not Membership.objects.for_partner(closed.partner).active().filter(user=assignee).exists()
+    ):
+        assignee = None
+    case = Case(
+        partner=closed.partner,
+        customer=closed.customer,
+        subscription=closed.subscription,
+        category=closed.category,
+        title=closed.title,
+        description=(inbound.reply or inbound.text or inbound.subject or closed.title)[:20000],
+        invoice_number=closed.invoice_number,
+        disputed_amount=closed.disputed_amount,
+        currency=closed.currency,
+        billing_period=closed.billing_period,
+        severity=closed.severity,
+        assignee=assignee,
+        # Nobody at the partner opened it; the person who opened the case it follows stands for the partner.
+        created_by_id=closed.created_by_id,
+        created_at=now,
+        first_response_due=now + RESPONSE_TARGETS[Severity(closed.severity)],
+        follow_up_of=closed,
+        number="pending",
+    )
+    case.full_clean(exclude=["number"])
+    case.number = _allocate_number(closed.partner)
+    case.save()
+    _event(
+        case,
+        None,
+        EventKind.CREATED,
+        **event_says("follow_up_of", number=closed.number),
+        category=case.category,
+        severity=case.severity,
+        follow_up_of=closed.number,
+        inbound=inbound.pk,
+    )
+    _event(closed, None, EventKind.CUSTOMER_MESSAGE, **event_says("follow_up_opened", number=case.number))
+    closed.save(update_fields=["updated_at"])
+    return case
+
+
+def _email_evidence(case: Case, inbound: InboundEmail, upload: UploadedFile) -> dict[str, Any] | None:
+    """Keep one attachment of the customer's e-mail as evidence after the uploads' checks; None when kept,
+    else what the refusal says (in English, translated where shown: InboundEmail.attachment_refusals)."""
+    name = clean_filename(upload.name or "")
+    try:
+        content_type, extension = inspect_upload(upload)
+    except ValidationError as error:
+        with translation.override("en"):
+            message = str(error.message)
+        return {"name": name, "code": error.code, "message": message, "params": error.params or {}}
+    attachment = Attachment(
+        case=case,
+        original_name=name,
+        content_type=content_type,
+        extension=extension,
+        size=upload.size,
+        uploaded_by=None,
+    )
+    attachment.file.save("upload", upload, save=False)
+    attachment.save()
+    _event(case, None, EventKind.ATTACHMENT, message=name, attachment=attachment.pk, inbound=inbound.pk)
+    return None

@@ -17,6 +17,7 @@ urlpatterns = [
     path("cases/<case:number>/attach/", views.case_attach, name="attach"),
     path("cases/<case:number>/attachments/<id:pk>/", views.attachment_download, name="attachment"),
     path("cases/<case:number>/notifications/<id:pk>/resend/", views.notification_resend, name="resend"),
+    path("cases/<case:number>/emails/<id:pk>/", views.inbound_email, name="inbound_email"),
     path("cases/<case:number>/<slug:transition>/", views.case_transition, name="transition"),
     path("customers/", views.customer_list, name="customers"),
     path("customers/search/", views.customer_search, name="customer_search"),

@@ -60,6 +60,8 @@ from cases.models import (
     Customer,
     CustomerAnswer,
     EventKind,
+    InboundEmail,
+    InboundStatus,
     Membership,
     Notification,
     Status,
@@ -514,6 +516,26 @@ def attachment_download(request: HttpRequest, number: str, pk: int) -> FileRespo
     require(request.membership, Action.VIEW)
     attachment = get_for_partner(request.membership, Attachment, pk=pk, case__number=number)
     return download_response(attachment)
+
+
+@require_safe
+@partner_view
+def inbound_email(request: HttpRequest, number: str, pk: int) -> HttpResponse:
+    """A customer's e-mail on the case as it came: what they wrote this time, the whole text, the evidence."""
+    require(request.membership, Action.VIEW)
+    inbound = get_for_partner(
+        request.membership, InboundEmail.objects.select_related("case"), pk=pk, case__number=number
+    )
+    kept = CaseEvent.objects.filter(
+        case_id=inbound.case_id, kind=EventKind.ATTACHMENT, data__inbound=inbound.pk
+    ).values_list("data__attachment", flat=True)
+    context = {
+        "case": inbound.case,
+        "inbound": inbound,
+        "status": labels(InboundStatus)[inbound.status],
+        "attachments": Attachment.objects.filter(case_id=inbound.case_id, pk__in=list(kept)),
+    }
+    return render(request, "cases/inbound_message.html", context)
 
 
 # --- Customers -------------------------------------------------------------------------------------

@@ -263,6 +263,33 @@ NOTIFICATION_PENDING_GRACE_SECONDS = env.int("NOTIFICATION_PENDING_GRACE_SECONDS
 NOTIFICATION_SWEEP_SECONDS = env.int("NOTIFICATION_SWEEP_SECONDS", 60, minimum=1)
 CUSTOMER_ANSWER_DAYS = env.int("CUSTOMER_ANSWER_DAYS", 30, minimum=1)
 
+
+def _inbound_address(name: str) -> str | None:
+    """The portal's own mailbox for customers' replies (cases.inbound); unset: replies go to the partner."""
+    value = env.str(name)
+    if value is None:
+        return None
+    local, at, domain = value.rpartition("@")
+    if (
+        not at
+        or not local
+        or "." not in domain
+        or "+" in local
+        or any(c.isspace() or c in "<>," for c in value)
+    ):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a plain address such as support@portal.example "
+            "(no display name, no +tag: the portal adds +<case token> itself)."
+        )
+    return value.lower()
+
+
+# Replies by e-mail (cases/inbound.py): outgoing customer e-mails ask for replies at
+# local+<signed case token>@domain; the intake keeps messages up to INBOUND_MAX_BYTES (a 10 MB attachment is
+# about 13.7 MB once base64-encoded, so the default leaves room for the largest evidence file).
+INBOUND_EMAIL_ADDRESS = _inbound_address("INBOUND_EMAIL_ADDRESS")
+INBOUND_MAX_BYTES = env.int("INBOUND_MAX_MB", 20, minimum=1) * 1024 * 1024
+
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "sweep-notifications": {
         "task": "cases.tasks.sweep_notifications",

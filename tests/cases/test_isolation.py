@@ -25,6 +25,7 @@ from cases.models import (
     Case,
     CaseEvent,
     Category,
+    InboundEmail,
     Membership,
     Notification,
     Status,
@@ -67,6 +68,7 @@ class World:
     suspended_subscription: Subscription
     attachment: Attachment
     failed_notification: Notification
+    inbound_email: InboundEmail
     member: Membership
     inactive_member: Membership
 
@@ -90,6 +92,16 @@ def build_world(actor: Membership, case: Case, active_subscription: Subscription
         status="failed",
         last_error="550 mailbox unavailable",
     )
+    inbound_email = InboundEmail.objects.create(
+        message_id=f"<reply@{email_domain}>",
+        source="test",
+        raw=b"From: customer\r\n\r\nThe credit is missing.",
+        size=40,
+        sender=case.customer.billing_contact_email,
+        status="threaded",
+        case=case,
+        text="The credit is missing.",
+    )
     audit.record(AuditAction.SIGN_IN, actor=actor.user, obj=actor.user)  # each partner's trail has an entry
     inactive = MembershipFactory(
         partner=actor.partner,
@@ -104,6 +116,7 @@ def build_world(actor: Membership, case: Case, active_subscription: Subscription
         suspended_subscription=suspended,
         attachment=attachment,
         failed_notification=failed,
+        inbound_email=inbound_email,
         member=actor,
         inactive_member=inactive,
     )
@@ -279,6 +292,7 @@ ROUTES: dict[str, Route] = {
         ],
     ),
     "resend": Route("POST", lambda w: [Probe({"number": w.case.number, "pk": w.failed_notification.pk})]),
+    "inbound_email": Route("GET", lambda w: [Probe({"number": w.case.number, "pk": w.inbound_email.pk})]),
     "customer": Route("GET", lambda w: [Probe({"pk": w.customer.pk})]),
     "customer_subscriptions": Route("GET", lambda w: [Probe({"pk": w.customer.pk})]),
     "subscription": Route(
