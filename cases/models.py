@@ -84,7 +84,9 @@ class Partner(models.Model):
             "support contact's mailbox."
         ),
     )
-    next_case_number = models.PositiveIntegerField(default=1001, editable=False)
+    next_case_number = models.PositiveIntegerField(
+        default=1001, editable=False, verbose_name=_("next case number")
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     objects = PartnerQuerySet.as_manager()
@@ -125,10 +127,17 @@ class Membership(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership", verbose_name=_("user")
     )
-    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="memberships")
+    partner = models.ForeignKey(
+        Partner, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("partner")
+    )
     roles = models.JSONField(_("roles"), default=list)
     invited_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("invited by"),
     )
     created_at = models.DateTimeField(_("joined"), auto_now_add=True)
 
@@ -156,7 +165,9 @@ class CustomerQuerySet(models.QuerySet["Customer"]):
 
 
 class Customer(models.Model):
-    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="customers")
+    partner = models.ForeignKey(
+        Partner, on_delete=models.CASCADE, related_name="customers", verbose_name=_("partner")
+    )
     company_name = models.CharField(_("company name"), max_length=200)
     tenant_domain = models.CharField(
         _("tenant domain"),
@@ -204,7 +215,9 @@ class SubscriptionQuerySet(models.QuerySet["Subscription"]):
 
 
 class Subscription(models.Model):
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="subscriptions")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="subscriptions", verbose_name=_("customer")
+    )
     offer = models.CharField(_("offer"), max_length=200)
     quantity = models.PositiveIntegerField(_("quantity"), default=1, validators=[MinValueValidator(1)])
     status = models.CharField(
@@ -213,7 +226,12 @@ class Subscription(models.Model):
     status_reason = models.TextField(_("reason"), blank=True)
     status_since = models.DateTimeField(_("since"), default=timezone.now)
     status_changed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("status changed by"),
     )
 
     objects = SubscriptionQuerySet.as_manager()
@@ -230,15 +248,23 @@ class Subscription(models.Model):
 class SubscriptionEvent(models.Model):
     """Who suspended or reactivated a subscription, when and why."""
 
-    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="events")
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="events", verbose_name=_("subscription")
+    )
     status = models.CharField(_("status"), max_length=16, choices=SubscriptionStatus.choices)
     reason = models.TextField(_("reason"), blank=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("by"),
     )
     created_at = models.DateTimeField(_("when"), default=timezone.now)
 
     class Meta:
+        verbose_name = _("subscription event")
+        verbose_name_plural = _("subscription events")
         ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
@@ -380,12 +406,21 @@ def case_url(number: str) -> str:
 class Case(models.Model):
     """A billing case a partner opened on behalf of one of its customers."""
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="cases")
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, verbose_name=_("UUID"))
+    partner = models.ForeignKey(
+        Partner, on_delete=models.PROTECT, related_name="cases", verbose_name=_("partner")
+    )
     number = models.CharField(_("number"), max_length=20, unique=True, editable=False)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="cases")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="cases", verbose_name=_("customer")
+    )
     subscription = models.ForeignKey(
-        Subscription, on_delete=models.SET_NULL, null=True, blank=True, related_name="cases"
+        Subscription,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="cases",
+        verbose_name=_("subscription"),
     )
     category = models.CharField(_("category"), max_length=20, choices=Category.choices)
     title = models.CharField(_("title"), max_length=200)
@@ -409,7 +444,9 @@ class Case(models.Model):
         related_name="assigned_cases",
         verbose_name=_("assignee"),
     )
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("opened by")
+    )
     created_at = models.DateTimeField(_("opened"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     first_response_due = models.DateTimeField(_("first response due"))
@@ -426,9 +463,15 @@ class Case(models.Model):
         _("escalation severity"), max_length=1, choices=Severity.choices, blank=True
     )
     support_request_number = models.CharField(_("support request number"), max_length=40, blank=True)
-    escalation_contact_name = models.CharField(max_length=200, blank=True)
-    escalation_contact_email = models.EmailField(blank=True)
-    escalation_contact_phone = models.CharField(max_length=40, blank=True)
+    escalation_contact_name = models.CharField(
+        max_length=200, blank=True, verbose_name=_("contact name on the escalation")
+    )
+    escalation_contact_email = models.EmailField(
+        blank=True, verbose_name=_("contact e-mail address on the escalation")
+    )
+    escalation_contact_phone = models.CharField(
+        max_length=40, blank=True, verbose_name=_("contact phone on the escalation")
+    )
     escalated_at = models.DateTimeField(_("escalated"), null=True, blank=True)
 
     # Resolution; each resolve starts a new round, so a case resolved again after a reopen notifies again.
@@ -437,10 +480,17 @@ class Case(models.Model):
     credit_amount = models.DecimalField(
         _("credit amount"), max_digits=14, decimal_places=3, null=True, blank=True
     )
-    resolution_round = models.PositiveIntegerField(default=0, editable=False)
+    resolution_round = models.PositiveIntegerField(
+        default=0, editable=False, verbose_name=_("resolution round")
+    )
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
     resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("resolved by"),
     )
     loop_closed_at = models.DateTimeField(_("loop closed"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
@@ -583,18 +633,29 @@ class EventKind(models.TextChoices):
 class CaseEvent(models.Model):
     """One line of a case's timeline: who did what, when, and the status move if any."""
 
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
-    kind = models.CharField(max_length=24, choices=EventKind.choices)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events", verbose_name=_("case"))
+    kind = models.CharField(max_length=24, choices=EventKind.choices, verbose_name=_("kind"))
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    from_status = models.CharField(max_length=20, choices=Status.choices, blank=True)
-    to_status = models.CharField(max_length=20, choices=Status.choices, blank=True)
-    message = models.TextField(blank=True)
-    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("when"))
+    from_status = models.CharField(
+        max_length=20, choices=Status.choices, blank=True, verbose_name=_("from status")
+    )
+    to_status = models.CharField(
+        max_length=20, choices=Status.choices, blank=True, verbose_name=_("to status")
+    )
+    message = models.TextField(blank=True, verbose_name=_("message"))
+    data = models.JSONField(default=dict, blank=True, verbose_name=_("details"))
 
     class Meta:
+        verbose_name = _("case event")
+        verbose_name_plural = _("case events")
         ordering = ["created_at", "pk"]
         indexes = [models.Index(fields=["case", "created_at"], name="caseevent_case_created")]
 
@@ -672,20 +733,28 @@ class AttachmentQuerySet(models.QuerySet["Attachment"]):
 
 
 class Attachment(models.Model):
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="attachments")
-    file = models.FileField(upload_to=attachment_path, max_length=300)
-    original_name = models.CharField(_("file name"), max_length=200)
-    content_type = models.CharField(max_length=100)
-    extension = models.CharField(max_length=8)
-    size = models.PositiveIntegerField()
-    uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    case = models.ForeignKey(
+        Case, on_delete=models.CASCADE, related_name="attachments", verbose_name=_("case")
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    file = models.FileField(upload_to=attachment_path, max_length=300, verbose_name=_("file"))
+    original_name = models.CharField(_("file name"), max_length=200)
+    content_type = models.CharField(max_length=100, verbose_name=_("content type"))
+    extension = models.CharField(max_length=8, verbose_name=_("extension"))
+    size = models.PositiveIntegerField(verbose_name=_("size"))
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("uploaded by"),
+    )
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("uploaded"))
 
     objects = AttachmentQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
         ordering = ["created_at", "pk"]
 
     def __str__(self) -> str:
@@ -714,30 +783,42 @@ class NotificationQuerySet(models.QuerySet["Notification"]):
 class Notification(models.Model):
     """An e-mail the portal owes someone: written with the change that causes it (an outbox row)."""
 
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notifications")
-    kind = models.CharField(max_length=16, choices=NotificationKind.choices)
-    round = models.PositiveIntegerField(default=0)
-    recipient = models.EmailField()
-    language = models.CharField(max_length=10, choices=settings.LANGUAGES)
-    status = models.CharField(
-        max_length=10, choices=NotificationStatus.choices, default=NotificationStatus.PENDING
+    case = models.ForeignKey(
+        Case, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("case")
     )
-    attempts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    message_id = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    kind = models.CharField(max_length=16, choices=NotificationKind.choices, verbose_name=_("kind"))
+    round = models.PositiveIntegerField(default=0, verbose_name=_("round"))
+    recipient = models.EmailField(verbose_name=_("recipient"))
+    language = models.CharField(max_length=10, choices=settings.LANGUAGES, verbose_name=_("language"))
+    status = models.CharField(
+        max_length=10,
+        choices=NotificationStatus.choices,
+        default=NotificationStatus.PENDING,
+        verbose_name=_("status"),
+    )
+    attempts = models.PositiveIntegerField(default=0, verbose_name=_("attempts"))
+    last_error = models.TextField(blank=True, verbose_name=_("last error"))
+    claimed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("claimed"))
+    next_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name=_("next attempt"))
+    message_id = models.CharField(max_length=200, blank=True, verbose_name=_("Message-ID"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated"))
+    sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("sent"))
     # The customer's e-mail a CUSTOMER_MESSAGE notice tells of (its round is that message's id).
     inbound = models.ForeignKey(
-        "InboundEmail", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "InboundEmail",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("received e-mail"),
     )
 
     objects = NotificationQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
         ordering = ["created_at", "pk"]
         constraints = [
             models.UniqueConstraint(
@@ -762,16 +843,22 @@ class Answer(models.TextChoices):
 class CustomerAnswer(models.Model):
     """What the customer said about a resolution, through the single-use link in its e-mail."""
 
-    notification = models.OneToOneField(Notification, on_delete=models.CASCADE, related_name="answer")
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="customer_answers")
+    notification = models.OneToOneField(
+        Notification, on_delete=models.CASCADE, related_name="answer", verbose_name=_("notification")
+    )
+    case = models.ForeignKey(
+        Case, on_delete=models.CASCADE, related_name="customer_answers", verbose_name=_("case")
+    )
     answer = models.CharField(_("answer"), max_length=16, choices=Answer.choices)
     comment = models.TextField(_("comment"), blank=True)
     rating = models.PositiveSmallIntegerField(
         _("satisfaction"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("answered"))
 
     class Meta:
+        verbose_name = _("customer's answer")
+        verbose_name_plural = _("customers' answers")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
@@ -781,13 +868,21 @@ class CustomerAnswer(models.Model):
 class IdempotencyKey(models.Model):
     """The first result of a POST made with an Idempotency-Key, so a retry does not open a second case."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=64, help_text="The SHA-256 of the whole key the client sent.")
-    fingerprint = models.CharField(max_length=64)
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, null=True, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user")
+    )
+    key = models.CharField(
+        max_length=64, help_text=_("The SHA-256 of the whole key the client sent."), verbose_name=_("key")
+    )
+    fingerprint = models.CharField(max_length=64, verbose_name=_("fingerprint"))
+    case = models.ForeignKey(
+        Case, on_delete=models.CASCADE, null=True, related_name="+", verbose_name=_("case")
+    )
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created"))
 
     class Meta:
+        verbose_name = _("idempotency key")
+        verbose_name_plural = _("idempotency keys")
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="cases_idempotency_user_key")]
 
     def __str__(self) -> str:
@@ -834,20 +929,35 @@ class InboundEmail(models.Model):
     )
     reason = models.TextField(_("reason"), blank=True)
     case = models.ForeignKey(
-        Case, on_delete=models.SET_NULL, null=True, blank=True, related_name="inbound_emails"
+        Case,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="inbound_emails",
+        verbose_name=_("case"),
     )
     # The notification it answers, or the one a bounce reports.
     notification = models.ForeignKey(
-        Notification, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Notification,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("notification"),
     )
     text = models.TextField(_("full text"), blank=True)
     reply = models.TextField(_("reply"), blank=True, help_text=_("The text without quoted history."))
     # [{"name", "code", "message" (the English msgid), "params"}] for each attachment refused as evidence.
-    refused_attachments = models.JSONField(default=list, blank=True)
+    refused_attachments = models.JSONField(default=list, blank=True, verbose_name=_("attachments not kept"))
     accepted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("accepted by"),
     )
-    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True, verbose_name=_("accepted"))
 
     objects = InboundEmailQuerySet.as_manager()
 

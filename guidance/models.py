@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
@@ -107,7 +108,7 @@ class PostgreSQLOnly(Func):
         return super().as_sql(compiler, connection, **extra_context)
 
 
-def search_vector(language: str) -> GeneratedField:
+def search_vector(language: str, **options: Any) -> GeneratedField:
     """A language's text search vector, computed by PostgreSQL whenever the row is written: the title's
     words weighted A, the search text's (which holds the title too) D."""
     config = search.text_search_config(language)
@@ -116,7 +117,10 @@ def search_vector(language: str) -> GeneratedField:
         f"search_text_{suffix}", config=config, weight="D"
     )
     return models.GeneratedField(
-        expression=PostgreSQLOnly(vector), output_field=SearchVectorField(null=True), db_persist=True
+        expression=PostgreSQLOnly(vector),
+        output_field=SearchVectorField(null=True),
+        db_persist=True,
+        **options,
     )
 
 
@@ -214,11 +218,11 @@ class Article(models.Model):
     description = models.TextField(_("description"), blank=True)
     body = models.TextField(_("body (markdown)"), blank=True, validators=[validate_body_size])
     # Case-folded plain text of the article, so search works for CJK and Cyrillic on any database.
-    search_text = models.TextField(editable=False, blank=True, default="")
+    search_text = models.TextField(editable=False, blank=True, default="", verbose_name=_("search text"))
     # Each language searched word by word (not by substring) has its text search vector stored, so a search
     # reads and ranks it instead of parsing every article's text again; NULL on SQLite.
-    search_vector_en = search_vector("en")
-    search_vector_ru = search_vector("ru")
+    search_vector_en = search_vector("en", verbose_name=_("English search vector"))
+    search_vector_ru = search_vector("ru", verbose_name=_("Russian search vector"))
     SEARCH_VECTORS = ("search_vector_en", "search_vector_ru")
 
     asset_id = models.CharField(_("DocFX asset id"), max_length=100, blank=True)
@@ -294,7 +298,9 @@ class TranslationQuerySet(models.QuerySet["Translation"]):
 class Translation(models.Model):
     """What the source said about one language of an article, and what the portal did with it."""
 
-    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="translations")
+    article = models.ForeignKey(
+        Article, on_delete=models.CASCADE, related_name="translations", verbose_name=_("article")
+    )
     language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES)
     translation_type = models.CharField(
         _("translation"), max_length=10, choices=TranslationType.choices, default=TranslationType.HUMAN
@@ -307,11 +313,15 @@ class Translation(models.Model):
     )
     source_path = models.CharField(_("imported from"), max_length=500, blank=True)
     imported_at = models.DateTimeField(_("imported"), null=True, blank=True)
-    imported_digest = models.CharField(max_length=64, blank=True, editable=False)
+    imported_digest = models.CharField(
+        max_length=64, blank=True, editable=False, verbose_name=_("digest of the imported text")
+    )
     has_segments = models.BooleanField(_("has aligned English"), default=False)
     # A digest of the segments (segments_digest()), written with them: the bilingual page's rendering is
     # stored under it, so a page finds its rendering without reading the segments.
-    segments_digest = models.CharField(max_length=64, blank=True, editable=False)
+    segments_digest = models.CharField(
+        max_length=64, blank=True, editable=False, verbose_name=_("digest of the segments")
+    )
     reviewed = models.BooleanField(_("reviewed"), default=False)
     reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
     reviewed_by = models.ForeignKey(
@@ -371,7 +381,9 @@ def segments_digest(pairs: list[tuple[str, str]]) -> str:
 class Segment(models.Model):
     """One aligned sentence (or merged group) of a translation and its English source."""
 
-    translation = models.ForeignKey(Translation, on_delete=models.CASCADE, related_name="segments")
+    translation = models.ForeignKey(
+        Translation, on_delete=models.CASCADE, related_name="segments", verbose_name=_("translation")
+    )
     position = models.PositiveIntegerField(_("position"))
     segment_id = models.CharField(_("segment id"), max_length=32)
     source = models.TextField(_("English source"))

@@ -109,10 +109,12 @@ class ApiToken(models.Model):
 
     PREFIX = "csp_"
 
-    user = models.ForeignKey("portal.User", on_delete=models.CASCADE, related_name="api_tokens")
+    user = models.ForeignKey(
+        "portal.User", on_delete=models.CASCADE, related_name="api_tokens", verbose_name=_("user")
+    )
     name = models.CharField(_("name"), max_length=100)
-    key_prefix = models.CharField(max_length=12, editable=False)
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_prefix = models.CharField(max_length=12, editable=False, verbose_name=_("key prefix"))
+    key_hash = models.CharField(max_length=64, unique=True, editable=False, verbose_name=_("key hash"))
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
@@ -148,7 +150,12 @@ class Session(AbstractBaseSession):
     membership and the partner in one query (portal.sessions), and a deleted user's sessions go with it."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("user"),
     )
 
     class Meta(AbstractBaseSession.Meta):
@@ -186,12 +193,16 @@ class AuditChain(models.Model):
     """The head of one audit chain (one per partner, and one for events of no partner): the hash of its last
     event, so removing the newest events is detectable too, and the row every new event locks."""
 
-    key = models.CharField(max_length=32, unique=True)
-    last_hash = models.CharField(max_length=64, blank=True)
-    count = models.PositiveBigIntegerField(default=0)
+    key = models.CharField(max_length=32, unique=True, verbose_name=_("key"))
+    last_hash = models.CharField(max_length=64, blank=True, verbose_name=_("last hash"))
+    count = models.PositiveBigIntegerField(default=0, verbose_name=_("count"))
     # Past the retention, events up to this sequence number were removed; the chain starts after this hash.
-    pruned_to = models.PositiveBigIntegerField(default=0)
-    pruned_hash = models.CharField(max_length=64, blank=True)
+    pruned_to = models.PositiveBigIntegerField(default=0, verbose_name=_("pruned to"))
+    pruned_hash = models.CharField(max_length=64, blank=True, verbose_name=_("hash at the pruning"))
+
+    class Meta:
+        verbose_name = _("audit chain")
+        verbose_name_plural = _("audit chains")
 
     def __str__(self) -> str:
         return f"{self.key} ({self.count})"
@@ -202,24 +213,36 @@ class AuditEvent(models.Model):
     its partner's chain (portal/audit.py; `manage.py audit_verify` checks the chains)."""
 
     partner = models.ForeignKey(
-        "cases.Partner", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "cases.Partner",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("partner"),
     )
     created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
     )
     actor_email = models.CharField(_("who"), max_length=254, blank=True)
     address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
     action = models.CharField(_("action"), max_length=32, choices=AuditAction.choices)
-    object_type = models.CharField(max_length=40, blank=True)
-    object_id = models.CharField(max_length=64, blank=True)
+    object_type = models.CharField(max_length=40, blank=True, verbose_name=_("object type"))
+    object_id = models.CharField(max_length=64, blank=True, verbose_name=_("object id"))
     object_repr = models.CharField(_("object"), max_length=200, blank=True)
-    before = models.JSONField(null=True, blank=True)
-    after = models.JSONField(null=True, blank=True)
-    sequence = models.PositiveBigIntegerField(editable=False)
-    previous_hash = models.CharField(max_length=64, blank=True, editable=False)
-    hash = models.CharField(max_length=64, editable=False)
+    before = models.JSONField(null=True, blank=True, verbose_name=_("before"))
+    after = models.JSONField(null=True, blank=True, verbose_name=_("after"))
+    sequence = models.PositiveBigIntegerField(editable=False, verbose_name=_("sequence"))
+    previous_hash = models.CharField(
+        max_length=64, blank=True, editable=False, verbose_name=_("previous hash")
+    )
+    hash = models.CharField(max_length=64, editable=False, verbose_name=_("hash"))
 
     class Meta:
         verbose_name = _("audit event")

@@ -140,3 +140,37 @@ def test_every_label_help_text_and_choice_of_the_pages_forms_is_translatable(for
             if value not in ("", None) and str(value) != str(label) and not isinstance(label, Promise):
                 problems.append(f"{name}: choice {value!r} labelled {label!r}")
     assert problems == [], f"{form_class.__name__}: {problems}"
+
+
+def _portal_models():
+    """The portal's own models (their history copies take the same names)."""
+    from django.apps import apps
+
+    for app in ("cases", "guidance", "portal"):
+        for model in apps.get_app_config(app).get_models():
+            if not model.__name__.startswith("Historical"):
+                yield model
+
+
+@pytest.mark.parametrize("model", list(_portal_models()), ids=lambda model: model.__name__)
+def test_every_model_name_field_name_help_text_and_choice_is_translatable(model) -> None:
+    """Django admin, form labels and error messages read the models' names: one Django derives from a class or
+    field name ("Case event", "Next case number") stays English for every reader."""
+    from django.utils.functional import Promise
+
+    problems = [
+        f"Meta.{name} {value!r}"
+        for name in ("verbose_name", "verbose_name_plural")
+        if not isinstance(value := getattr(model._meta, name), Promise)
+    ]
+    for field in model._meta.get_fields():
+        if not getattr(field, "concrete", False) or field.auto_created:
+            continue
+        if not isinstance(field.verbose_name, Promise):
+            problems.append(f"{field.name}: verbose name {field.verbose_name!r}")
+        if field.help_text and not isinstance(field.help_text, Promise):
+            problems.append(f"{field.name}: help text {field.help_text!r}")
+        for value, label in field.choices or []:
+            if str(value) != str(label) and not isinstance(label, Promise):
+                problems.append(f"{field.name}: choice {value!r} labelled {label!r}")
+    assert problems == [], f"{model.__name__}: {problems}"
