@@ -442,6 +442,7 @@ class CaseFilterForm(forms.Form):
         self.fields["customer"].queryset = Customer.objects.for_partner(partner).only("pk", "company_name")
         self.fields["assignee"].queryset = _members(partner).only("pk", "full_name", "email")
         self.fields["assignee"].label_from_instance = lambda u: u.get_full_name()
+        self.fields["assignee"].empty_label = _("Anyone")
         self.fields["sort"].choices = [(key, label) for key, (_order, label) in self.SORTS.items()]
 
     def ordering(self) -> tuple[str, ...]:

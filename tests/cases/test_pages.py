@@ -288,3 +288,16 @@ def test_the_customer_list_is_paged_with_its_search(client, helpdesk_agent) -> N
     assert 'href="?q=Paged&amp;page=2" rel="next"' in first
     unfiltered = client.get(reverse("cases:customers")).content.decode()
     assert 'href="?page=2" rel="next"' in unfiltered
+
+
+@pytest.mark.parametrize(
+    "page", ["cases:list", "cases:create", "cases:detail", "cases:customers", "cases:team", "cases:dashboard"]
+)
+def test_no_select_offers_django_s_dashes_for_its_empty_choice(client, global_admin, customer, page) -> None:
+    """An empty choice says what it means ("Anyone", "Nobody", "Choose a category"), never "---------"."""
+    case = open_dispute(global_admin, customer)
+    client.force_login(global_admin.user)
+    url = reverse(page, args=[case.number]) if page == "cases:detail" else reverse(page)
+    response = client.get(url)
+    assert response.status_code == 200
+    assert "---------" not in response.content.decode()
