@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -179,51 +180,57 @@ def case_create(
     _authorize(actor, Action.OPEN, customer.partner)
     if evidence:
         _authorize(actor, Action.COMMENT, customer.partner)
+    with _evidence_or_nothing() as stored:
+        now = timezone.now()
+        case = Case(
+            partner=actor.partner,
+            customer=customer,
+            subscription=subscription,
+            category=category,
+            title=title.strip(),
+            description=description.strip(),
+            invoice_number=invoice_number.strip(),
+            disputed_amount=disputed_amount,
+            currency=currency.upper() if currency else "",
+            billing_period=billing_period.replace(day=1) if billing_period else None,
+            severity=severity,
+            created_by=actor.user,
+            created_at=now,
+            first_response_due=now + RESPONSE_TARGETS[Severity(severity)],
+            number="pending",
+        )
+        if assignee is not None:
+            _check_assignee(actor.partner, assignee)
+            case.assignee = assignee
+        case.full_clean(exclude=["number"])
+        case.number = _allocate_number(actor.partner)
+        case.save()
+        _event(case, actor, EventKind.CREATED, category=category, severity=severity)
+        for upload in evidence:
+            _store_evidence(case, actor, upload, stored)
+    return case
+
+
+@contextmanager
+def _evidence_or_nothing() -> Iterator[list[str]]:
+    """A transaction that also takes back the evidence files stored in it: the database forgets the rows of
+    a rolled-back transaction, the file storage would keep their files. Yields the list for the names."""
     stored: list[str] = []
     try:
         with transaction.atomic():
-            now = timezone.now()
-            case = Case(
-                partner=actor.partner,
-                customer=customer,
-                subscription=subscription,
-                category=category,
-                title=title.strip(),
-                description=description.strip(),
-                invoice_number=invoice_number.strip(),
-                disputed_amount=disputed_amount,
-                currency=currency.upper() if currency else "",
-                billing_period=billing_period.replace(day=1) if billing_period else None,
-                severity=severity,
-                created_by=actor.user,
-                created_at=now,
-                first_response_due=now + RESPONSE_TARGETS[Severity(severity)],
-                number="pending",
-            )
-            if assignee is not None:
-                _check_assignee(actor.partner, assignee)
-                case.assignee = assignee
-            case.full_clean(exclude=["number"])
-            case.number = _allocate_number(actor.partner)
-            case.save()
-            _event(case, actor, EventKind.CREATED, category=category, severity=severity)
-            for upload in evidence:
-                _store_evidence(case, actor, upload, stored)
+            yield stored
     except BaseException:
-        # The database forgets the rolled-back rows; the storage would keep their files.
         storage = Attachment._meta.get_field("file").storage
         for name in stored:
             storage.delete(name)
         raise
-    return case
 
 
-def _store_evidence(case: Case, actor: Membership, upload: UploadedFile, stored: list[str]) -> Attachment:
-    """Attach one file to a case being opened (as case_attach does), noting its stored name in `stored`."""
-    try:
-        content_type, extension = inspect_upload(upload)
-    except ValidationError as error:
-        raise ValidationError({"evidence": error.error_list}) from None
+def _save_evidence(
+    case: Case, actor: Membership, upload: UploadedFile, kind: tuple[str, str], stored: list[str]
+) -> Attachment:
+    """Store an inspected upload (its content type and extension) as the case's evidence, on its timeline."""
+    content_type, extension = kind
     attachment = Attachment(
         case=case,
         original_name=clean_filename(upload.name or ""),
@@ -237,6 +244,15 @@ def _store_evidence(case: Case, actor: Membership, upload: UploadedFile, stored:
     attachment.save()
     _event(case, actor, EventKind.ATTACHMENT, message=attachment.original_name, attachment=attachment.pk)
     return attachment
+
+
+def _store_evidence(case: Case, actor: Membership, upload: UploadedFile, stored: list[str]) -> Attachment:
+    """Attach one file to a case being opened: its problem, if any, is the evidence field's."""
+    try:
+        kind = inspect_upload(upload)
+    except ValidationError as error:
+        raise ValidationError({"evidence": error.error_list}) from None
+    return _save_evidence(case, actor, upload, kind, stored)
 
 
 def _check_assignee(partner: Partner, user: Any) -> None:
@@ -484,24 +500,14 @@ def case_comment(*, case: Case, actor: Membership, message: str) -> CaseEvent:
     return _event(case, actor, EventKind.COMMENT, message=message.strip())
 
 
-@transaction.atomic
 def case_attach(*, case: Case, actor: Membership, upload: UploadedFile) -> Attachment:
-    """Attach evidence after checking its size and its real type."""
+    """Attach evidence after checking its size and its real type (the file goes if the transaction does)."""
     _authorize(actor, Action.COMMENT, case.partner)
-    case = _locked(case)
-    content_type, extension = inspect_upload(upload)
-    attachment = Attachment(
-        case=case,
-        original_name=clean_filename(upload.name or ""),
-        content_type=content_type,
-        extension=extension,
-        size=upload.size,
-        uploaded_by=actor.user,
-    )
-    attachment.file.save("upload", upload, save=False)
-    attachment.save()
-    case.save(update_fields=["updated_at"])
-    _event(case, actor, EventKind.ATTACHMENT, message=attachment.original_name, attachment=attachment.pk)
+    kind = inspect_upload(upload)
+    with _evidence_or_nothing() as stored:
+        case = _locked(case)
+        attachment = _save_evidence(case, actor, upload, kind, stored)
+        case.save(update_fields=["updated_at"])
     return attachment
 
 

@@ -539,3 +539,20 @@ def test_new_case_page_query_count_does_not_grow(client, helpdesk_agent, custome
         open_dispute(helpdesk_agent, customer, currency="EUR")
     many = [count_queries(client, url) for url in urls]
     assert few == many == [NEW_CASE_QUERIES, NEW_CASE_FOR_CUSTOMER_QUERIES]
+
+
+def test_evidence_attached_on_the_case_page_goes_with_a_failed_transaction(
+    helpdesk_agent, customer, media_root, monkeypatch
+) -> None:
+    """The case page's attach, like the new-case form, leaves no file behind when its transaction fails."""
+    case = open_dispute(helpdesk_agent, customer)
+
+    def broken_event(*args, **kwargs):
+        raise RuntimeError("the timeline could not be written")
+
+    monkeypatch.setattr(services, "_event", broken_event)
+    upload = SimpleUploadedFile("invoice.pdf", PDF, content_type="application/pdf")
+    with pytest.raises(RuntimeError):
+        services.case_attach(case=case, actor=helpdesk_agent, upload=upload)
+    assert stored_files(media_root) == []
+    assert not Attachment.objects.filter(case=case).exists()
