@@ -483,6 +483,12 @@ class NoteForm(forms.Form):
     message = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 3}), max_length=10_000)
 
 
+class CustomerMessageForm(forms.Form):
+    message = forms.CharField(
+        label=_("Message to the customer"), widget=forms.Textarea(attrs={"rows": 4}), max_length=10_000
+    )
+
+
 class OptionalNoteForm(forms.Form):
     message = forms.CharField(
         label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=10_000
