@@ -289,6 +289,11 @@ def _inbound_address(name: str) -> str | None:
 # local+<signed case token>@domain; the intake keeps messages up to INBOUND_MAX_BYTES (a 10 MB attachment is
 # about 13.7 MB once base64-encoded, so the default leaves room for the largest evidence file).
 INBOUND_EMAIL_ADDRESS = _inbound_address("INBOUND_EMAIL_ADDRESS")
+_embedded = DEBUG and CELERY_TASK_ALWAYS_EAGER and DATABASES["default"]["ENGINE"].endswith("sqlite3")
+if INBOUND_EMAIL_ADDRESS is None and _embedded:
+    # `make run` shows the whole conversation on a laptop: the e-mails in var/mail ask for replies at this
+    # address, and `manage.py receive_email` takes them back (README, "Replies by e-mail on a laptop").
+    INBOUND_EMAIL_ADDRESS = "support@portal.localhost"
 INBOUND_MAX_BYTES = env.int("INBOUND_MAX_MB", 20, minimum=1) * 1024 * 1024
 
 
