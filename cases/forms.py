@@ -488,6 +488,11 @@ class CustomerMessageForm(forms.Form):
         label=_("Message to the customer"), widget=forms.Textarea(attrs={"rows": 4}), max_length=10_000
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Its own ids: the case page has note forms with a "message" field too.
+        kwargs.setdefault("auto_id", "id_to_customer_%s")
+        super().__init__(*args, **kwargs)
+
 
 class OptionalNoteForm(forms.Form):
     message = forms.CharField(
