@@ -261,7 +261,11 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
         "loop": _loop(case, current[0] if current else None),
         "reopened": _last_reopened(events),
         "answer_labels": labels(Answer),
-        "unverified": case.inbound_emails.filter(status=InboundStatus.UNVERIFIED).order_by("received_at"),
+        "unverified": (
+            case.inbound_emails.filter(status=InboundStatus.UNVERIFIED).order_by("received_at")
+            if getattr(case, "has_unverified", True)
+            else []
+        ),
         "notification_statuses": {n.pk: n.status for n in notifications},
         "notification_labels": labels(NotificationStatus),
         "transitions": services.available_transitions(case, request.membership),
@@ -312,7 +316,10 @@ def _loop(case: Case, answer: CustomerAnswer | None) -> str:
 
 def _case(request: HttpRequest, number: str) -> Case:
     """The member's case with what its page shows of its relations (customer, people, subscription)."""
-    cases = Case.objects.select_related("customer", "assignee", "subscription", "resolved_by")
+    unverified = InboundEmail.objects.filter(case=OuterRef("pk"), status=InboundStatus.UNVERIFIED)
+    cases = Case.objects.select_related("customer", "assignee", "subscription", "resolved_by").annotate(
+        has_unverified=Exists(unverified)  # in the same query: the list is read only when there is one
+    )
     case = get_for_partner(request.membership, cases, number=number)
     case.partner = request.membership.partner  # the same row, already read with the membership
     return case
