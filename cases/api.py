@@ -377,6 +377,16 @@ class OptionalMessageSerializer(serializers.Serializer):
     message = TextField(max_length=10_000, required=False, allow_blank=True, default="")
 
 
+class OutgoingMessageSerializer(serializers.Serializer):
+    """A message a partner user wrote to the customer, and the e-mail that carries it."""
+
+    id = serializers.IntegerField(help_text="The timeline event's id.")
+    created_at = serializers.DateTimeField()
+    author = serializers.EmailField(source="actor.email")
+    message = serializers.CharField(help_text="The words as written; the e-mail adds the portal's own.")
+    email = NotificationSerializer(help_text="The e-mail in the outbox: sent by the delivery run.")
+
+
 class AttachmentUploadSerializer(serializers.Serializer):
     file = serializers.FileField()
 
@@ -772,6 +782,24 @@ class CaseViewSet(
         data = self._input(MessageSerializer)
         event = services.case_comment(case=case, actor=self.membership(), message=data["message"])
         return Response(EventSerializer(event).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Write to the customer",
+        description=(
+            "E-mails the message to the customer's billing contact through the outbox, in the thread of the "
+            "case's conversation, with the portal's own words in the customer's language. The customer's "
+            "reply comes back to the case. Internal notes are `comments`."
+        ),
+        request=MessageSerializer,
+        responses={201: OutgoingMessageSerializer, **_errors(400, 401, 403, 404, 409, 429)},
+    )
+    @action(detail=True, methods=["post"])
+    def messages(self, request: Request, number: str) -> Response:
+        case = self._case()
+        data = self._input(MessageSerializer)
+        event = services.case_message_customer(case=case, actor=self.membership(), message=data["message"])
+        event.email = Notification.objects.get(pk=event.data["notification"])
+        return Response(OutgoingMessageSerializer(event).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Attach evidence (PDF, PNG, JPEG or CSV, checked by content)",

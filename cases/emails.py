@@ -96,6 +96,7 @@ def _render(kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
 def build_notification_email(notification: Any) -> EmailMultiAlternatives:
     """The e-mail a notification row stands for, in its recipient's language, multipart text and HTML."""
     from cases.inbound import reply_address
+    from cases.models import NotificationKind
     from cases.tokens import answer_link
 
     case = notification.case
@@ -116,8 +117,11 @@ def build_notification_email(notification: Any) -> EmailMultiAlternatives:
             "language": notification.language,
         }
         if notification.is_customer_facing:
-            context["answer_url"] = answer_link(notification)
             context["reply_into_case"] = reply_to != partner.support_contact_email
+        if notification.kind == NotificationKind.RESOLUTION:
+            context["answer_url"] = answer_link(notification)
+        elif notification.kind == NotificationKind.PARTNER_MESSAGE:
+            context.update(_partner_message_context(notification))
         if notification.inbound_id is not None:
             context.update(_customer_message_context(notification))
         subject, text, html = _render(notification.kind, context)
@@ -155,3 +159,16 @@ def _customer_message_context(notification: Any) -> dict[str, Any]:
         "follow_up_of": case.follow_up_of if opened else None,
         "message_url": f"{settings.PORTAL_BASE_URL}{path}",
     }
+
+
+def _partner_message_context(notification: Any) -> dict[str, Any]:
+    """A partner user's message to the customer: the words as written on the timeline, and who wrote them."""
+    from cases.models import EventKind
+
+    event = (
+        notification.case.events.select_related("actor")
+        .filter(kind=EventKind.PARTNER_MESSAGE, pk=notification.round)
+        .first()
+    )
+    author = event.actor.get_full_name() if event is not None and event.actor is not None else ""
+    return {"words": event.message if event is not None else "", "author": author}

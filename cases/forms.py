@@ -483,6 +483,17 @@ class NoteForm(forms.Form):
     message = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 3}), max_length=10_000)
 
 
+class CustomerMessageForm(forms.Form):
+    message = forms.CharField(
+        label=_("Message to the customer"), widget=forms.Textarea(attrs={"rows": 4}), max_length=10_000
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Its own ids: the case page has note forms with a "message" field too.
+        kwargs.setdefault("auto_id", "id_to_customer_%s")
+        super().__init__(*args, **kwargs)
+
+
 class OptionalNoteForm(forms.Form):
     message = forms.CharField(
         label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=10_000

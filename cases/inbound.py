@@ -1,9 +1,9 @@
 """Replies by e-mail: the reply address on outgoing customer e-mails, and the one intake for what comes back.
 
-Every message, whichever way it arrives (`manage.py receive_email` from an MTA pipe; the IMAP poller), goes
-through receive(): first its raw bytes are stored, in a transaction of their own, so nothing is lost whatever
-happens next; then, in a second transaction, it is threaded into its case. A failure while threading rolls
-back everything the threading wrote and leaves the stored message marked with the error.
+Every message, whichever way it arrives (`manage.py receive_email` from an MTA pipe; poll_imap, the IMAP
+poller), goes through receive(): first its raw bytes are stored, in a transaction of their own, so nothing is
+lost whatever happens next; then, in a second transaction, it is threaded into its case. A failure while
+threading rolls back everything the threading wrote and leaves the stored message marked with the error.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ import base64
 import hashlib
 import logging
 import re
+from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import getaddresses
 from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.core import signing
@@ -27,6 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
+from imap_tools import BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted, MailMessage
 from mailparser_reply import EmailMessage as ReplyParser
 
 from cases import services
@@ -609,3 +612,101 @@ def _attachments(message: Any, body: Any | None) -> list[SimpleUploadedFile]:
             )
         )
     return files
+
+
+# --- The IMAP poller ------------------------------------------------------------------------------------
+
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+@dataclass(frozen=True)
+class ImapAccount:
+    """Where INBOUND_IMAP_URL points: imaps://user:password@host[:port]/FOLDER (imap:// for STARTTLS)."""
+
+    tls: bool
+    host: str
+    port: int
+    user: str
+    password: str
+    folder: str
+
+    @classmethod
+    def from_url(cls, url: str) -> ImapAccount:
+        parts = urlsplit(url)
+        tls = parts.scheme == "imaps"
+        return cls(
+            tls=tls,
+            host=parts.hostname or "",
+            port=parts.port or (993 if tls else 143),
+            user=unquote(parts.username or ""),
+            password=unquote(parts.password or ""),
+            folder=unquote(parts.path.lstrip("/")) or "INBOX",
+        )
+
+    def connect(self, timeout: float) -> BaseMailBox:
+        """A logged-in mailbox on the account's folder. imap:// asks for STARTTLS, except to a loopback host
+        that does not offer it (a test server, a dovecot on the same machine): never plain over a network."""
+        if self.tls:
+            box: BaseMailBox = MailBox(self.host, self.port, timeout=timeout)
+        elif self.host in LOOPBACK:
+            box = MailBoxUnencrypted(self.host, self.port, timeout=timeout)
+            if "STARTTLS" in box.client.capabilities:
+                box.client.starttls()
+        else:
+            box = MailBoxStartTls(self.host, self.port, timeout=timeout)
+        return box.login(self.user, self.password, initial_folder=self.folder)
+
+
+class _RawMessage(MailMessage):
+    """imap-tools' message with the bytes the server sent kept as they came (its .obj is a re-parse)."""
+
+    def __init__(self, fetch_data: list) -> None:
+        super().__init__(fetch_data)
+        self.raw: bytes = self._get_message_data_parts(fetch_data)[0]
+
+
+def poll_imap(*, url: str, done_folder: str, limit: int, timeout: float = 30) -> dict[str, int]:
+    """Receive up to limit messages from the mailbox at url, oldest first, moving each to done_folder once it
+    is stored; what happened, by outcome.
+
+    Stored-then-moved: a worker that dies between the two leaves the message in place, and the next poll
+    receives it again as the duplicate it is (one entry by Message-ID) and moves it. A message over
+    INBOUND_MAX_BYTES is not downloaded: its headers and size are stored as refused. An error from the
+    database stops the run with the message left in place.
+    """
+    account = ImapAccount.from_url(url)
+    counts = {"received": 0, "duplicate": 0, "refused": 0, "empty": 0}
+    with account.connect(timeout) as box:
+        box.email_message_class = _RawMessage
+        if not box.folder.exists(done_folder):
+            box.folder.create(done_folder)
+        uids = box.uids("ALL")[:limit]
+        if not uids:
+            return counts
+        # Sizes and headers of the whole batch in one command; whole messages one at a time.
+        heads = {
+            message.uid: message
+            for message in box.fetch(uid_list=uids, headers_only=True, mark_seen=False, bulk=True)
+        }
+        for uid in uids:
+            head = heads.get(uid)
+            if head is None:
+                continue  # expunged by someone else since the search
+            if head.size_rfc822 > settings.INBOUND_MAX_BYTES:
+                raw, size = head.raw, head.size_rfc822
+            else:
+                whole = next(box.fetch(uid_list=[uid], mark_seen=False), None)
+                if whole is None:
+                    continue
+                raw, size = whole.raw, None
+            before = timezone.now()
+            try:
+                inbound = receive(raw, source="imap", size=size)
+            except InboundError as error:
+                logger.warning("imap message %s not stored: %s", uid, error.message)
+                counts["empty"] += 1
+            else:
+                outcome = "duplicate" if inbound.received_at < before else "received"
+                counts["refused" if inbound.status == InboundStatus.REFUSED else outcome] += 1
+            box.move([uid], done_folder)
+    return counts

@@ -628,6 +628,7 @@ class EventKind(models.TextChoices):
     NOTIFICATION = "notification", _("Notification")
     EDITED = "edited", _("Details edited")
     CUSTOMER_MESSAGE = "customer_message", _("Customer message")
+    PARTNER_MESSAGE = "partner_message", _("Message to the customer")
 
 
 class CaseEvent(models.Model):
@@ -766,6 +767,7 @@ class NotificationKind(models.TextChoices):
     REOPENED = "reopened", _("Customer reopened the case")
     FAILED = "failed", _("A notification failed")
     CUSTOMER_MESSAGE = "customer_message", _("The customer wrote about the case")
+    PARTNER_MESSAGE = "partner_message", _("A partner user wrote to the customer")
 
 
 class NotificationStatus(models.TextChoices):
@@ -832,7 +834,7 @@ class Notification(models.Model):
 
     @property
     def is_customer_facing(self) -> bool:
-        return self.kind == NotificationKind.RESOLUTION
+        return self.kind in (NotificationKind.RESOLUTION, NotificationKind.PARTNER_MESSAGE)
 
 
 class Answer(models.TextChoices):

@@ -500,6 +500,44 @@ def case_comment(*, case: Case, actor: Membership, message: str) -> CaseEvent:
     return _event(case, actor, EventKind.COMMENT, message=message.strip())
 
 
+@transaction.atomic
+def case_message_customer(*, case: Case, actor: Membership, message: str) -> CaseEvent:
+    """Write to the customer from the case: an outgoing message on the timeline and its e-mail in the outbox,
+    to the billing contact in the customer's language, threaded into the case's conversation."""
+    _authorize(actor, Action.COMMENT, case.partner)
+    case = _locked(case)
+    message = message.strip()
+    if not message:
+        raise CaseActionError(_("Write the message first."), code="required")
+    if len(message) > MESSAGE_MAX_LENGTH:
+        raise CaseActionError(
+            _("The message is too long: at most %(limit)d characters.") % {"limit": MESSAGE_MAX_LENGTH},
+            code="max_length",
+        )
+    customer = case.customer
+    if not customer.billing_contact_email:
+        raise CaseActionError(_("The customer has no billing contact e-mail address."), code="no_recipient")
+    case.save(update_fields=["updated_at"])
+    event = _event(
+        case, actor, EventKind.PARTNER_MESSAGE, message=message, recipient=customer.billing_contact_email
+    )
+    # One e-mail per message: its round is the event's id (the outbox keeps one row per case, kind, round and
+    # recipient), so the e-mail finds its words on the timeline.
+    notification = _notify(
+        case,
+        kind=NotificationKind.PARTNER_MESSAGE,
+        recipient=customer.billing_contact_email,
+        language=customer.preferred_language,
+        round=event.pk,
+    )
+    event.data["notification"] = notification.pk
+    event.save(update_fields=["data"])
+    return event
+
+
+MESSAGE_MAX_LENGTH = 10_000
+
+
 def case_attach(*, case: Case, actor: Membership, upload: UploadedFile) -> Attachment:
     """Attach evidence after checking its size and its real type (the file goes if the transaction does)."""
     _authorize(actor, Action.COMMENT, case.partner)

@@ -1,4 +1,5 @@
-"""Celery tasks for the outbox: send what is due (exactly once), and sweep up what a lost message left.
+"""Celery tasks for the outbox: send what is due (exactly once), and sweep up what a lost message left; and
+the poller of the replies' IMAP mailbox.
 
 Tasks take ids, re-read the row and call services, so running one twice (a duplicate message, a
 redelivery after a worker died) sends nothing twice.
@@ -11,6 +12,7 @@ import logging
 import random
 import smtplib
 import socket
+import uuid
 
 from celery import shared_task
 from celery.signals import task_postrun, task_prerun
@@ -19,7 +21,7 @@ from django.core.cache import cache
 from django.core.mail import get_connection
 from django.db import close_old_connections
 
-from cases import services
+from cases import inbound, services
 from cases.emails import build_notification_email, message_id_for
 
 logger = logging.getLogger(__name__)
@@ -170,3 +172,42 @@ def sweep_notifications() -> int:
     if due:
         logger.info("sweep re-queued %d notification(s)", len(due))
     return len(due)
+
+
+# --- Replies by IMAP --------------------------------------------------------------------------------
+
+POLL_LOCK_KEY = "cases:inbound:imap-poll"
+
+
+@shared_task(ignore_result=True)
+def poll_inbound_mailbox() -> dict[str, int] | None:
+    """Receive what waits in INBOUND_IMAP_URL's mailbox (a bounded batch); None when there is no mailbox or
+    another poll holds the lock.
+
+    The lock (SET NX with an expiry past the task's time limit) keeps two beats from reading the same
+    messages at once; when the cache cannot be reached the poll runs anyway, since a message received twice is
+    one entry. Any error is logged and the run ends: the messages not yet moved wait for the next poll.
+    """
+    if not settings.INBOUND_IMAP_URL:
+        return None
+    token = uuid.uuid4().hex
+    if cache.add(POLL_LOCK_KEY, token, settings.CELERY_TASK_TIME_LIMIT + 60) is False:
+        logger.info("imap poll skipped: another poll is running")
+        return None
+    try:
+        counts = inbound.poll_imap(
+            url=settings.INBOUND_IMAP_URL,
+            done_folder=settings.INBOUND_IMAP_DONE_FOLDER,
+            limit=settings.INBOUND_IMAP_BATCH,
+            timeout=settings.INBOUND_IMAP_TIMEOUT,
+        )
+    except Exception as error:  # the mailbox or the database away: logged, retried by the next beat
+        logger.warning("imap poll failed: %s", _describe(error), exc_info=True)
+        return None
+    finally:
+        with contextlib.suppress(Exception):  # an unreachable cache: the lock expires by itself
+            if cache.get(POLL_LOCK_KEY) == token:
+                cache.delete(POLL_LOCK_KEY)
+    if any(counts.values()):
+        logger.info("imap poll: %s", ", ".join(f"{n} {what}" for what, n in counts.items() if n))
+    return counts

@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from cases import services
+from cases import inbound, services
 from cases.access import get_for_partner, partner_view, require
 from cases.forms import (
     AssignForm,
@@ -36,6 +36,7 @@ from cases.forms import (
     CaseFilterForm,
     CaseForm,
     CustomerAnswerForm,
+    CustomerMessageForm,
     EscalateForm,
     InviteForm,
     NoteForm,
@@ -64,6 +65,7 @@ from cases.models import (
     InboundStatus,
     Membership,
     Notification,
+    NotificationStatus,
     Status,
     Subscription,
     SubscriptionStatus,
@@ -237,6 +239,7 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
             initial={"support_request_number": case.support_request_number}
         ),
         "comment_form": NoteForm(),
+        "message_form": CustomerMessageForm(),
         "note_form": OptionalNoteForm(),
         "reason_form": NoteForm(),
         "attachment_form": AttachmentForm(),
@@ -258,6 +261,13 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
         "loop": _loop(case, current[0] if current else None),
         "reopened": _last_reopened(events),
         "answer_labels": labels(Answer),
+        "unverified": (
+            case.inbound_emails.filter(status=InboundStatus.UNVERIFIED).order_by("received_at")
+            if getattr(case, "has_unverified", True)
+            else []
+        ),
+        "notification_statuses": {n.pk: n.status for n in notifications},
+        "notification_labels": labels(NotificationStatus),
         "transitions": services.available_transitions(case, request.membership),
         "statuses": labels(Status),
         "event_kinds": labels(EventKind),
@@ -306,7 +316,10 @@ def _loop(case: Case, answer: CustomerAnswer | None) -> str:
 
 def _case(request: HttpRequest, number: str) -> Case:
     """The member's case with what its page shows of its relations (customer, people, subscription)."""
-    cases = Case.objects.select_related("customer", "assignee", "subscription", "resolved_by")
+    unverified = InboundEmail.objects.filter(case=OuterRef("pk"), status=InboundStatus.UNVERIFIED)
+    cases = Case.objects.select_related("customer", "assignee", "subscription", "resolved_by").annotate(
+        has_unverified=Exists(unverified)  # in the same query: the list is read only when there is one
+    )
     case = get_for_partner(request.membership, cases, number=number)
     case.partner = request.membership.partner  # the same row, already read with the membership
     return case
@@ -492,6 +505,38 @@ def case_comment(request: HttpRequest, number: str) -> HttpResponse:
         lambda case, actor, data: services.case_comment(case=case, actor=actor, message=data["message"]),
         lambda event: _("Note added."),
     )
+
+
+@require_POST
+@partner_view
+def case_message(request: HttpRequest, number: str) -> HttpResponse:
+    """A partner user writes to the customer: the e-mail goes out through the outbox."""
+    return _form_action(
+        request,
+        number,
+        "message_form",
+        lambda request: CustomerMessageForm(request.POST),
+        lambda case, actor, data: services.case_message_customer(
+            case=case, actor=actor, message=data["message"]
+        ),
+        lambda event: _("Message to %(recipient)s queued.") % {"recipient": event.data["recipient"]},
+    )
+
+
+@require_POST
+@partner_view
+def inbound_accept(request: HttpRequest, number: str, pk: int) -> HttpResponse:
+    """Vouch for a message from an unverified sender: it then does what the customer's own would."""
+    case = _case(request, number)
+    unverified = get_for_partner(request.membership, InboundEmail, pk=pk, case=case)
+    try:
+        accepted = inbound.inbound_accept(inbound=unverified, actor=request.membership)
+    except services.CaseActionError as error:
+        messages.error(request, error.message)
+        return redirect(case)
+    done = _("The message from %(sender)s is added to the case.") % {"sender": unverified.sender}
+    messages.success(request, done)
+    return redirect(accepted.case)
 
 
 @require_POST

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 import jinja2
@@ -288,7 +289,30 @@ def _inbound_address(name: str) -> str | None:
 # local+<signed case token>@domain; the intake keeps messages up to INBOUND_MAX_BYTES (a 10 MB attachment is
 # about 13.7 MB once base64-encoded, so the default leaves room for the largest evidence file).
 INBOUND_EMAIL_ADDRESS = _inbound_address("INBOUND_EMAIL_ADDRESS")
+_embedded = DEBUG and CELERY_TASK_ALWAYS_EAGER and DATABASES["default"]["ENGINE"].endswith("sqlite3")
+if INBOUND_EMAIL_ADDRESS is None and _embedded:
+    # `make run` shows the whole conversation on a laptop: the e-mails in var/mail ask for replies at this
+    # address, and `manage.py receive_email` takes them back (README, "Replies by e-mail on a laptop").
+    INBOUND_EMAIL_ADDRESS = "support@portal.localhost"
 INBOUND_MAX_BYTES = env.int("INBOUND_MAX_MB", 20, minimum=1) * 1024 * 1024
+
+
+def _imap_url(name: str) -> str | None:
+    """The mailbox the IMAP poller reads (cases.inbound.poll_imap): imaps://user:password@host[:port]/FOLDER,
+    or imap:// (STARTTLS; plain only to a loopback host)."""
+    value = env.url(name, None, schemes=frozenset({"imap", "imaps"}))
+    if value is not None and not urlsplit(value).username:
+        raise ImproperlyConfigured(f"{name} names no user: imaps://user:password@host/INBOX.")
+    return value
+
+
+# Replies by IMAP: a Celery beat task polls this mailbox every INBOUND_IMAP_POLL_SECONDS, at most
+# INBOUND_IMAP_BATCH messages a run, and moves each stored message to INBOUND_IMAP_DONE_FOLDER.
+INBOUND_IMAP_URL = _imap_url("INBOUND_IMAP_URL")
+INBOUND_IMAP_DONE_FOLDER = env.str("INBOUND_IMAP_DONE_FOLDER", "Processed")
+INBOUND_IMAP_POLL_SECONDS = env.int("INBOUND_IMAP_POLL_SECONDS", 60, minimum=1)
+INBOUND_IMAP_BATCH = env.int("INBOUND_IMAP_BATCH", 50, minimum=1)
+INBOUND_IMAP_TIMEOUT = env.int("INBOUND_IMAP_TIMEOUT", 30, minimum=1)
 
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "sweep-notifications": {
@@ -297,6 +321,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     },
     "prune-audit-trail": {"task": "portal.tasks.prune_audit", "schedule": 24 * 60 * 60.0},
 }
+if INBOUND_IMAP_URL:
+    CELERY_BEAT_SCHEDULE["poll-inbound-mailbox"] = {
+        "task": "cases.tasks.poll_inbound_mailbox",
+        "schedule": float(INBOUND_IMAP_POLL_SECONDS),
+        # A poll the worker could not start in time is dropped: the next one reads the same mailbox.
+        "options": {"expires": float(INBOUND_IMAP_POLL_SECONDS)},
+    }
 CELERY_TIMEZONE = "UTC"
 
 # --- Mail -------------------------------------------------------------------------------------

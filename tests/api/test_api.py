@@ -255,6 +255,17 @@ ENDPOINTS: dict[str, Endpoint] = {
             case=case, kind=EventKind.COMMENT, actor=actor.user, message="Called the customer."
         ).exists(),
     ),
+    "message-customer": Endpoint(
+        Action.COMMENT,
+        "case.messages",
+        send=lambda client, case, ctx: client.post(
+            case_url(case, "messages/"), {"message": "We are checking the seats."}, format="json"
+        ),
+        done=lambda case, response, actor, ctx: CaseEvent.objects.filter(
+            case=case, kind=EventKind.PARTNER_MESSAGE, actor=actor.user, message="We are checking the seats."
+        ).exists()
+        and response.json()["email"]["kind"] == "partner_message",
+    ),
     "attach": Endpoint(
         Action.COMMENT,
         "case.attachments",
@@ -457,6 +468,7 @@ ISOLATION_ROUTES: dict[str, tuple[str, str, dict | str | None]] = {
     "close": ("post", "cases/{fab}/close/", None),
     "reopen": ("post", "cases/{fab}/reopen/", {"message": "x"}),
     "comments": ("post", "cases/{fab}/comments/", {"message": "x"}),
+    "messages": ("post", "cases/{fab}/messages/", {"message": "x"}),
     "attachments": ("post", "cases/{fab}/attachments/", "file"),
     "download": ("get", "cases/{fab}/attachments/{att}/", None),
     "download-via-own-case": ("get", "cases/{own}/attachments/{att}/", None),

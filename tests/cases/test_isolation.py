@@ -293,6 +293,18 @@ ROUTES: dict[str, Route] = {
     ),
     "resend": Route("POST", lambda w: [Probe({"number": w.case.number, "pk": w.failed_notification.pk})]),
     "inbound_email": Route("GET", lambda w: [Probe({"number": w.case.number, "pk": w.inbound_email.pk})]),
+    "inbound_accept": Route(
+        "POST",
+        lambda w: [
+            Probe(
+                {"number": w.case.number, "pk": w.inbound_email.pk},
+                prepare=lambda: InboundEmail.objects.filter(pk=w.inbound_email.pk).update(
+                    status="unverified"
+                ),
+            )
+        ],
+    ),
+    "message": Route("POST", _case_probes({"message": "A message to the customer."})),
     "customer": Route("GET", lambda w: [Probe({"pk": w.customer.pk})]),
     "customer_subscriptions": Route("GET", lambda w: [Probe({"pk": w.customer.pk})]),
     "subscription": Route(
