@@ -65,6 +65,7 @@ from cases.models import (
     InboundStatus,
     Membership,
     Notification,
+    NotificationKind,
     NotificationStatus,
     Status,
     Subscription,
@@ -256,7 +257,8 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
         "case": case,
         "events": events,
         "attachments": case.attachments.all(),
-        "notifications": notifications,
+        # The resolution's own e-mails; the conversation (customer and partner messages) is on the timeline.
+        "notifications": [n for n in notifications if n.kind in RESOLUTION_LOOP_KINDS],
         "answers": current,
         "loop": _loop(case, current[0] if current else None),
         "reopened": _last_reopened(events),
@@ -295,6 +297,12 @@ def _timeline(events: list[CaseEvent], answers: list[CustomerAnswer]) -> list[Ca
             event.message = ""
         last = None
     return events
+
+
+# The notifications the resolution panel lists: the resolution e-mail and what its loop led to.
+RESOLUTION_LOOP_KINDS = frozenset(
+    {NotificationKind.RESOLUTION, NotificationKind.REOPENED, NotificationKind.FAILED}
+)
 
 
 def _last_reopened(events: list[CaseEvent]) -> CaseEvent | None:
