@@ -284,18 +284,27 @@ def _timeline(events: list[CaseEvent], answers: list[CustomerAnswer]) -> list[Ca
     caused, so the page credits both to the address that answered instead of "the portal"."""
     # customer_answer writes one CUSTOMER_ANSWERED event per answer, then at once its move (close or
     # reopen), with the case locked: the n-th such event is the n-th answer, and the move is the next event.
+    # A customer's e-mail reply that reopens the case is likewise followed at once by its move (event.sender).
     oldest_first = iter(sorted(answers, key=lambda answer: answer.created_at))
     last = None
+    sender = None
     for event in events:
         event.answer = None
+        event.sender = None
         if event.kind == EventKind.CUSTOMER_ANSWERED:
             event.answer = last = next(oldest_first, None)
             continue
-        if last is not None and event.actor_id is None and event.kind == EventKind.STATUS:
-            event.answer = last
-            # Its message repeats the customer's comment; the portal's own words (event.text) are kept.
-            event.message = ""
-        last = None
+        if event.kind == EventKind.CUSTOMER_MESSAGE:
+            sender = event.data.get("sender")
+            continue
+        if event.actor_id is None and event.kind == EventKind.STATUS:
+            if last is not None:
+                event.answer = last
+                # Its message repeats the customer's comment; the portal's own words (event.text) are kept.
+                event.message = ""
+            elif sender:
+                event.sender = sender
+        last = sender = None
     return events
 
 
