@@ -10,7 +10,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test bench worker beat lint format messages compilemessages check-services e2e loadtest
+.PHONY: help run test bench worker beat lint format messages compilemessages loadtest
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'

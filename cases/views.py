@@ -65,6 +65,7 @@ from cases.models import (
     InboundStatus,
     Membership,
     Notification,
+    NotificationKind,
     NotificationStatus,
     Status,
     Subscription,
@@ -256,7 +257,8 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
         "case": case,
         "events": events,
         "attachments": case.attachments.all(),
-        "notifications": notifications,
+        # The resolution's own e-mails; the conversation (customer and partner messages) is on the timeline.
+        "notifications": [n for n in notifications if n.kind in RESOLUTION_LOOP_KINDS],
         "answers": current,
         "loop": _loop(case, current[0] if current else None),
         "reopened": _last_reopened(events),
@@ -282,19 +284,34 @@ def _timeline(events: list[CaseEvent], answers: list[CustomerAnswer]) -> list[Ca
     caused, so the page credits both to the address that answered instead of "the portal"."""
     # customer_answer writes one CUSTOMER_ANSWERED event per answer, then at once its move (close or
     # reopen), with the case locked: the n-th such event is the n-th answer, and the move is the next event.
+    # A customer's e-mail reply that reopens the case is likewise followed at once by its move (event.sender).
     oldest_first = iter(sorted(answers, key=lambda answer: answer.created_at))
     last = None
+    sender = None
     for event in events:
         event.answer = None
+        event.sender = None
         if event.kind == EventKind.CUSTOMER_ANSWERED:
             event.answer = last = next(oldest_first, None)
             continue
-        if last is not None and event.actor_id is None and event.kind == EventKind.STATUS:
-            event.answer = last
-            # Its message repeats the customer's comment; the portal's own words (event.text) are kept.
-            event.message = ""
-        last = None
+        if event.kind == EventKind.CUSTOMER_MESSAGE:
+            sender = event.data.get("sender")
+            continue
+        if event.actor_id is None and event.kind == EventKind.STATUS:
+            if last is not None:
+                event.answer = last
+                # Its message repeats the customer's comment; the portal's own words (event.text) are kept.
+                event.message = ""
+            elif sender:
+                event.sender = sender
+        last = sender = None
     return events
+
+
+# The notifications the resolution panel lists: the resolution e-mail and what its loop led to.
+RESOLUTION_LOOP_KINDS = frozenset(
+    {NotificationKind.RESOLUTION, NotificationKind.REOPENED, NotificationKind.FAILED}
+)
 
 
 def _last_reopened(events: list[CaseEvent]) -> CaseEvent | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import io
 import os
+import re
 import subprocess
 import sys
 from email import policy
@@ -243,6 +244,18 @@ def test_a_reply_to_the_case_address_reopens_the_resolved_case_and_tells_the_ass
     assert notice.recipient == helpdesk_agent.user.email
     assert notice.inbound == inbound
     assert notice.status == NotificationStatus.PENDING
+
+
+def test_the_case_page_credits_the_reopening_to_the_customer_who_wrote(
+    client, resolved, helpdesk_agent
+) -> None:
+    """The move the reply caused names the customer's address, not "the portal"."""
+    receive(email(to=to_case(resolved)), source="test")
+    client.force_login(helpdesk_agent.user)
+    text = client.get(f"/en/cases/{resolved.number}/").content.decode()
+    actors = re.findall(r'data-testid="event-actor">([^<]*)<', text)
+    assert actors[-2:] == [f"the customer ({CUSTOMER})"] * 2
+    assert "the portal" not in actors[-2:]
 
 
 def test_the_token_may_be_in_cc_or_delivered_to(resolved) -> None:

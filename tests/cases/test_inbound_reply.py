@@ -136,6 +136,27 @@ def test_a_resolved_case_stays_resolved_when_the_partner_writes(case, helpdesk_a
     assert case.status == Status.RESOLVED
 
 
+def test_the_resolution_panel_lists_the_resolutions_e_mails_and_the_timeline_the_conversation(
+    client, case, helpdesk_agent, billing_admin
+) -> None:
+    """A message written after the resolution is on the timeline, with a way to send it again if it failed,
+    not among the resolution's e-mails."""
+    services.case_start(case=case, actor=helpdesk_agent)
+    services.case_resolve(
+        case=case, actor=billing_admin, resolution_summary="The charge stands.", outcome="upheld"
+    )
+    event = services.case_message_customer(case=case, actor=helpdesk_agent, message=WORDS)
+    notification = Notification.objects.get(pk=event.data["notification"])
+    services.notification_mark_failed(notification=notification, error="550 5.1.1 mailbox unknown")
+    client.force_login(billing_admin.user)
+    text = page(client.get(reverse("cases:detail", args=[case.number])))
+    panel = text.split('data-testid="notifications"')[1].split("</ul>")[0]
+    assert "Resolution e-mail to the customer" in panel
+    assert "A partner user wrote to the customer" not in panel
+    outgoing_line = text.split('data-testid="outgoing"')[1].split("</p>")[0]
+    assert reverse("cases:resend", args=[case.number, notification.pk]) in outgoing_line
+
+
 def test_an_unverified_message_waits_on_the_case_page_and_is_accepted_there(
     client, case, helpdesk_agent
 ) -> None:
