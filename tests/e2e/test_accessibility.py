@@ -357,10 +357,6 @@ ADMIN_PAGES = [
     ),
 ]
 
-# Portal pages that fail today, by "language-audience-page", each with its rule. templates/ and
-# static/portal/ are being reworked elsewhere; strict, so a case fails once its page passes (drop the mark).
-KNOWN: dict[str, str] = {}
-
 
 def _plan() -> Iterator[tuple[str, str, Check]]:
     """Each language: every page signed out; every partner page as a Global admin (who may open them all),
@@ -380,9 +376,7 @@ def _plan() -> Iterator[tuple[str, str, Check]]:
 
 def _cases() -> Iterator[Any]:
     for language, audience, check in _plan():
-        case_id = f"{language}-{audience}-{check.name}"
-        marks = [pytest.mark.xfail(strict=True, reason=KNOWN[case_id])] if case_id in KNOWN else []
-        yield pytest.param(language, audience, check, id=case_id, marks=marks)
+        yield pytest.param(language, audience, check, id=f"{language}-{audience}-{check.name}")
 
 
 # --- The check -----------------------------------------------------------------------------------------
