@@ -1,0 +1,110 @@
+"""Copy the files the portal keeps on the file system (MEDIA_ROOT) into the storage it is configured with now
+(MEDIA_STORAGE=s3): every file a FileField of any model names, under the same name, so no row changes.
+
+Idempotent and resumable: a file the storage already holds at its size is skipped, so a run that stopped
+(the storage went away, ^C) is simply run again. Files the rows name but the disk lacks are listed at the end
+and make the exit status 1; the rest are copied anyway.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.apps import apps
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage, Storage, storages
+from django.core.management.base import BaseCommand, CommandError
+from django.db import models
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from portal.storage import StorageUnavailable, reaching_storage
+
+
+def stored_names() -> list[str]:
+    """Every file name a FileField row points at, each once, in a stable order (so a rerun resumes)."""
+    names: set[str] = set()
+    for model in apps.get_models():
+        for field in model._meta.concrete_fields:
+            if isinstance(field, models.FileField):
+                rows = model._default_manager.exclude(**{field.attname: ""})
+                names.update(rows.values_list(field.attname, flat=True))
+    return sorted(name for name in names if name)
+
+
+class Command(BaseCommand):
+    help = "Copy the files under MEDIA_ROOT into the configured storage (MEDIA_STORAGE=s3); safe to rerun."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--source",
+            type=Path,
+            default=None,
+            help="The folder to copy from (default: MEDIA_ROOT).",
+        )
+
+    def handle(self, *args, source: Path | None, verbosity: int, **options) -> None:
+        source_storage = FileSystemStorage(location=source or settings.MEDIA_ROOT)
+        target: Storage = storages["default"]
+        if isinstance(target, FileSystemStorage):
+            raise CommandError(
+                "The file storage is the file system: set MEDIA_STORAGE=s3 and the AWS_* variables "
+                "(docs/operations.md), then run this again."
+            )
+        names = stored_names()
+        console = Console(file=self.stdout, highlight=False, width=None if self.stdout.isatty() else 160)
+        copied = present = 0
+        missing: list[str] = []
+        with Progress(
+            TextColumn("Copying files"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=verbosity == 0,
+            transient=not self.stdout.isatty(),
+        ) as progress:
+            task = progress.add_task("copy", total=len(names))
+            for done, name in enumerate(names):
+                try:
+                    outcome = _copy(name, source_storage, target)
+                except StorageUnavailable as error:
+                    raise CommandError(
+                        f"The file storage went away after {done} of {len(names)} files ({error}). "
+                        "Nothing copied is lost: run the command again to go on."
+                    ) from None
+                if outcome == "copied":
+                    copied += 1
+                elif outcome == "present":
+                    present += 1
+                else:
+                    missing.append(name)
+                progress.advance(task)
+        if verbosity:
+            self.stdout.write(
+                f"{copied} copied, {present} already in the storage, {len(missing)} missing on disk "
+                f"(of {len(names)} files)."
+            )
+        if missing:
+            listed = "\n".join(f"  {name}" for name in missing[:50])
+            more = f"\n  … and {len(missing) - 50} more" if len(missing) > 50 else ""
+            raise CommandError(
+                f"{len(missing)} files the database names are not under {source_storage.location}:\n"
+                f"{listed}{more}"
+            )
+
+
+def _copy(name: str, source: FileSystemStorage, target: Storage) -> str:
+    """'copied', 'present' (the storage holds it at the same size) or 'missing' (not on the disk)."""
+    if not source.exists(name):
+        with reaching_storage("look for a file"):
+            return "present" if target.exists(name) else "missing"
+    size = source.size(name)
+    with reaching_storage("look for a file"):
+        if target.exists(name) and target.size(name) == size:
+            return "present"
+    with source.open(name, "rb") as content, reaching_storage("copy a file"):
+        saved = target.save(name, content)
+    if saved != name:  # a storage that renames would leave the row pointing at nothing
+        raise CommandError(f"The storage kept {name} as {saved}; set file_overwrite for it.")
+    return "copied"
