@@ -11,7 +11,7 @@ import pytest
 from django.conf import settings
 
 from tests.factories import UserFactory
-from tests.seaweedfs import PORT_FLAGS, SeaweedFS, free_ports
+from tests.seaweedfs import SeaweedFS, start_seaweedfs
 
 pytest_plugins = ["tests.cast"]
 
@@ -121,10 +121,7 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
     """One real S3-compatible server (SeaweedFS) for the whole run, started on first use."""
-    server = SeaweedFS(
-        tmp_path_factory.mktemp("seaweedfs"), dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS)), strict=False))
-    )
-    server.start()
+    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
     yield server
     server.stop()
 
