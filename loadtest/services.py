@@ -178,7 +178,7 @@ class HAProxy(Server):
 
     def config(self) -> str:
         servers = "\n".join(
-            f"    server web{n} 127.0.0.1:{port} check inter 1s fall 2 rise 2"
+            f"    server web{n} 127.0.0.1:{port} check inter 2s fall 3 rise 2"
             for n, port in enumerate(self.backends, 1)
         )
         return f"""global
@@ -192,9 +192,11 @@ defaults
     timeout connect 2s
     timeout client 60s
     timeout server 60s
+    # A busy gunicorn answers /healthz late, not never: only a dead one should leave the rotation.
+    timeout check 5s
     retries 3
     option redispatch 1
-    retry-on conn-failure empty-response response-timeout 502 503 504
+    retry-on conn-failure empty-response response-timeout
 
 frontend portal
     bind 127.0.0.1:{self.port}
