@@ -51,59 +51,70 @@ class Command(BaseCommand):
                 "The file storage is the file system: set MEDIA_STORAGE=s3 and the AWS_* variables "
                 "(docs/operations.md), then run this again."
             )
-        names = stored_names()
-        console = Console(file=self.stdout, highlight=False, width=None if self.stdout.isatty() else 160)
-        copied = present = 0
-        missing: list[str] = []
-        with Progress(
-            TextColumn("Copying files"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            disable=verbosity == 0,
-            transient=not self.stdout.isatty(),
-        ) as progress:
-            task = progress.add_task("copy", total=len(names))
-            for done, name in enumerate(names):
-                try:
-                    outcome = _copy(name, source_storage, target)
-                except StorageUnavailable as error:
-                    raise CommandError(
-                        f"The file storage went away after {done} of {len(names)} files ({error}). "
-                        "Nothing copied is lost: run the command again to go on."
-                    ) from None
-                if outcome == "copied":
-                    copied += 1
-                elif outcome == "present":
-                    present += 1
-                else:
-                    missing.append(name)
-                progress.advance(task)
-        if verbosity:
-            self.stdout.write(
-                f"{copied} copied, {present} already in the storage, {len(missing)} missing on disk "
-                f"(of {len(names)} files)."
-            )
-        if missing:
-            listed = "\n".join(f"  {name}" for name in missing[:50])
-            more = f"\n  … and {len(missing) - 50} more" if len(missing) > 50 else ""
-            raise CommandError(
-                f"{len(missing)} files the database names are not under {source_storage.location}:\n"
-                f"{listed}{more}"
-            )
+        copy_files(self, source_storage, target, verbosity=verbosity)
 
 
-def _copy(name: str, source: FileSystemStorage, target: Storage) -> str:
-    """'copied', 'present' (the storage holds it at the same size) or 'missing' (not on the disk)."""
-    if not source.exists(name):
-        with reaching_storage("look for a file"):
-            return "present" if target.exists(name) else "missing"
-    size = source.size(name)
+def copy_files(command: BaseCommand, source: Storage, target: Storage, *, verbosity: int) -> None:
+    """Copy every file a row names from source to target under its name, with a progress bar; what is in
+    the target at its size already is skipped, so a stopped run is run again to go on."""
+    names = stored_names()
+    stdout = command.stdout
+    console = Console(file=stdout, highlight=False, width=None if stdout.isatty() else 160)
+    copied = present = 0
+    missing: list[str] = []
+    with Progress(
+        TextColumn("Copying files"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=verbosity == 0,
+        transient=not stdout.isatty(),
+    ) as progress:
+        task = progress.add_task("copy", total=len(names))
+        for done, name in enumerate(names):
+            try:
+                outcome = _copy(name, source, target)
+            except StorageUnavailable as error:
+                raise CommandError(
+                    f"The file storage went away after {done} of {len(names)} files ({error}). "
+                    "Nothing copied is lost: run the command again to go on."
+                ) from None
+            if outcome == "copied":
+                copied += 1
+            elif outcome == "present":
+                present += 1
+            else:
+                missing.append(name)
+            progress.advance(task)
+    if verbosity:
+        stdout.write(
+            f"{copied} copied, {present} already there, {len(missing)} missing in {_where(source)} "
+            f"(of {len(names)} files)."
+        )
+    if missing:
+        listed = "\n".join(f"  {name}" for name in missing[:50])
+        more = f"\n  … and {len(missing) - 50} more" if len(missing) > 50 else ""
+        raise CommandError(
+            f"{len(missing)} files the database names are not in {_where(source)}:\n{listed}{more}"
+        )
+
+
+def _where(storage: Storage) -> str:
+    return str(getattr(storage, "location", "") or getattr(storage, "bucket_name", "") or storage)
+
+
+def _copy(name: str, source: Storage, target: Storage) -> str:
+    """'copied', 'present' (the target holds it at the same size) or 'missing' (not in the source)."""
     with reaching_storage("look for a file"):
-        if target.exists(name) and target.size(name) == size:
-            return "present"
-    with source.open(name, "rb") as content, reaching_storage("copy a file"):
+        if not source.exists(name):
+            return "present" if target.exists(name) else "missing"
+        size = source.size(name)
+        if target.exists(name):
+            if target.size(name) == size:
+                return "present"
+            target.delete(name)  # a half-written copy of an interrupted run
+    with reaching_storage("copy a file"), source.open(name, "rb") as content:
         saved = target.save(name, content)
     if saved != name:  # a storage that renames would leave the row pointing at nothing
         raise CommandError(f"The storage kept {name} as {saved}; set file_overwrite for it.")
