@@ -99,9 +99,9 @@ def download_response(attachment) -> FileResponse:
     not kept by shared caches."""
     known = attachment.content_type in _EXTENSIONS
     content_type = attachment.content_type if known else "application/octet-stream"
-    # Streamed through the portal from either storage (docs/operations.md, "Files"): the headers below are
-    # the portal's, whatever the bucket would say. Opening reads the object's head and sizing it fetches the
-    # object, so a storage that is away fails here (StorageUnavailable: a 503), before any byte is sent.
+    # Streamed through the portal from either storage (docs/operations.md, "Files on object storage"): the
+    # headers below are the portal's, whatever the bucket says. Opening reads the object's head and sizing it
+    # fetches the object, so a storage that is away fails here (StorageUnavailable: 503), before any byte.
     with reaching_storage("read an attachment"):
         response = FileResponse(
             attachment.file.open("rb"),
