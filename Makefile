@@ -49,8 +49,8 @@ test: $(VENV)/.installed-dev ## Run the whole suite against the real PostgreSQL 
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-loadtest: $(VENV)/.installed-dev ## Load test: 50 partner users for 60 s against gunicorn, Celery, PostgreSQL, Redis
-	$(BIN)/python -m loadtest.run $(LOADTEST_ARGS)
+loadtest: $(VENV)/.installed-dev ## Load test: 50 partner users for 60 s (LOADTEST_WEB=3: three gunicorns behind HAProxy)
+	$(BIN)/python -m loadtest.run $(if $(filter-out 1,$(LOADTEST_WEB)),--web $(LOADTEST_WEB) --kill-web --pgbouncer --s3) $(LOADTEST_ARGS)
 
 bench: $(VENV)/.installed-dev ## Benchmark pages, e-mail pipeline and import under gunicorn (docs/benchmarks.md)
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/9} \

@@ -64,6 +64,9 @@ ERRORS = {
     404: OpenApiResponse(ErrorSerializer, description="No such object in your organisation."),
     409: OpenApiResponse(ErrorSerializer, description="The case's status does not allow this now."),
     429: OpenApiResponse(ErrorSerializer, description="Too many requests; see Retry-After."),
+    503: OpenApiResponse(
+        ErrorSerializer, description="The file storage cannot be reached (storage_unavailable); Retry-After."
+    ),
 }
 
 
@@ -804,7 +807,7 @@ class CaseViewSet(
     @extend_schema(
         summary="Attach evidence (PDF, PNG, JPEG or CSV, checked by content)",
         request={"multipart/form-data": AttachmentUploadSerializer},
-        responses={201: AttachmentSerializer, **_errors(400, 401, 403, 404, 409, 429)},
+        responses={201: AttachmentSerializer, **_errors(400, 401, 403, 404, 409, 429, 503)},
     )
     @action(detail=True, methods=["post"], parser_classes=[MultiPartParser])
     def attachments(self, request: Request, number: str) -> Response:
@@ -820,7 +823,7 @@ class CaseViewSet(
         summary="Download one attachment",
         responses={
             **{(200, content_type): OpenApiTypes.BINARY for content_type in ALLOWED.values()},
-            **_errors(401, 403, 404, 429),
+            **_errors(401, 403, 404, 429, 503),
         },
     )
     @action(detail=True, methods=["get"], url_path=r"attachments/(?P<attachment_id>[0-9]{1,18})")

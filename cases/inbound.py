@@ -206,7 +206,8 @@ def thread(inbound: InboundEmail) -> None:
     """Thread a stored message into its case, in one transaction; on any error, roll that back and mark the
     message FAILED with the error (its raw bytes stay)."""
     try:
-        with transaction.atomic(durable=True):
+        # The evidence files stored for it go with the rows if anything in the threading fails.
+        with services.evidence_or_nothing(durable=True):
             locked = InboundEmail.objects.select_for_update().get(pk=inbound.pk)
             if locked.status not in (InboundStatus.RECEIVED, InboundStatus.FAILED):
                 return  # another delivery of it got here first
@@ -258,7 +259,7 @@ def _apply(inbound: InboundEmail, message: Any, body: Any, *, actor: Membership 
 
 def inbound_accept(*, inbound: InboundEmail, actor: Membership) -> InboundEmail:
     """A partner user vouches for a message from an unverified sender: it does what the customer's would."""
-    with transaction.atomic():
+    with services.evidence_or_nothing():
         inbound = (
             InboundEmail.objects.select_for_update(of=("self",))
             .select_related("case__partner")

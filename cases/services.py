@@ -10,6 +10,7 @@ import datetime
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any
 
@@ -55,6 +56,7 @@ from cases.permissions import Action, Role, roles_allow
 from cases.uploads import clean_filename, inspect_upload
 from portal import audit
 from portal.models import AuditAction
+from portal.storage import StorageUnavailable, reaching_storage
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +182,7 @@ def case_create(
     _authorize(actor, Action.OPEN, customer.partner)
     if evidence:
         _authorize(actor, Action.COMMENT, customer.partner)
-    with _evidence_or_nothing() as stored:
+    with evidence_or_nothing() as stored:
         now = timezone.now()
         case = Case(
             partner=actor.partner,
@@ -211,19 +213,42 @@ def case_create(
     return case
 
 
+# The names of the files stored by the outermost evidence_or_nothing() still open, shared by those inside it.
+_stored_files: ContextVar[list[str] | None] = ContextVar("stored_files", default=None)
+
+
 @contextmanager
-def _evidence_or_nothing() -> Iterator[list[str]]:
+def evidence_or_nothing(*, durable: bool = False) -> Iterator[list[str]]:
     """A transaction that also takes back the evidence files stored in it: the database forgets the rows of
-    a rolled-back transaction, the file storage would keep their files. Yields the list for the names."""
-    stored: list[str] = []
+    a rolled-back transaction, the file storage would keep their files. Yields the list for the names.
+
+    Nested in another, it shares the outer list: what it stored goes if it rolls back, or if the outer does.
+    """
+    outer = _stored_files.get()
+    stored = outer if outer is not None else []
+    start = len(stored)
+    token = _stored_files.set(stored) if outer is None else None
     try:
-        with transaction.atomic():
+        with transaction.atomic(durable=durable):
             yield stored
     except BaseException:
-        storage = Attachment._meta.get_field("file").storage
-        for name in stored:
-            storage.delete(name)
+        _delete_stored(stored[start:])
+        del stored[start:]
         raise
+    finally:
+        if token is not None:
+            _stored_files.reset(token)
+
+
+def _delete_stored(names: list[str]) -> None:
+    storage = Attachment._meta.get_field("file").storage
+    for name in names:
+        try:
+            with reaching_storage("delete a rolled-back file"):
+                storage.delete(name)
+        except StorageUnavailable:
+            # The row is gone, so nothing points at the object; the storage's orphan is only space.
+            logger.warning("file %s of a rolled-back change is left in the storage", name)
 
 
 def _save_evidence(
@@ -239,11 +264,19 @@ def _save_evidence(
         size=upload.size,
         uploaded_by=actor.user,
     )
-    attachment.file.save("upload", upload, save=False)
-    stored.append(attachment.file.name)
+    _store_file(attachment, upload, stored)
     attachment.save()
     _event(case, actor, EventKind.ATTACHMENT, message=attachment.original_name, attachment=attachment.pk)
     return attachment
+
+
+def _store_file(attachment: Attachment, upload: UploadedFile, stored: list[str]) -> None:
+    """Put the upload in the file storage under a name of the portal's own, before its row is saved; the
+    name joins `stored` so that a rollback takes the file back (StorageUnavailable: nothing was stored)."""
+    with reaching_storage("store an attachment"):
+        upload.seek(0)
+        attachment.file.save("upload", upload, save=False)
+    stored.append(attachment.file.name)
 
 
 def _store_evidence(case: Case, actor: Membership, upload: UploadedFile, stored: list[str]) -> Attachment:
@@ -542,7 +575,7 @@ def case_attach(*, case: Case, actor: Membership, upload: UploadedFile) -> Attac
     """Attach evidence after checking its size and its real type (the file goes if the transaction does)."""
     _authorize(actor, Action.COMMENT, case.partner)
     kind = inspect_upload(upload)
-    with _evidence_or_nothing() as stored:
+    with evidence_or_nothing() as stored:
         case = _locked(case)
         attachment = _save_evidence(case, actor, upload, kind, stored)
         case.save(update_fields=["updated_at"])
@@ -1074,7 +1107,7 @@ def case_customer_message(
     actor: the partner user who accepted a message from an unverified sender (None: the sender is known).
     Returns the case the message landed on and the attachments refused as evidence, with why.
     """
-    with transaction.atomic():
+    with evidence_or_nothing() as stored:
         if actor is not None:
             _authorize(actor, Action.COMMENT, case.partner)
         case = _locked(case)
@@ -1096,7 +1129,7 @@ def case_customer_message(
             _reopen_for_customer(case, **event_says("reopened_by_email"), inbound=inbound.pk)
         else:
             case.save(update_fields=["updated_at"])
-        refused = [_email_evidence(case, inbound, upload) for upload in attachments]
+        refused = [_email_evidence(case, inbound, upload, stored) for upload in attachments]
         recipient, language = _partner_recipient(case)
         # One notice per message: its round is the message's id (the outbox keeps one row per case, kind,
         # round and recipient).
@@ -1158,7 +1191,9 @@ def _follow_up(closed: Case, inbound: InboundEmail) -> Case:
     return case
 
 
-def _email_evidence(case: Case, inbound: InboundEmail, upload: UploadedFile) -> dict[str, Any] | None:
+def _email_evidence(
+    case: Case, inbound: InboundEmail, upload: UploadedFile, stored: list[str]
+) -> dict[str, Any] | None:
     """Keep one attachment of the customer's e-mail as evidence after the uploads' checks; None when kept,
     else what the refusal says (in English, translated where shown: InboundEmail.attachment_refusals)."""
     name = clean_filename(upload.name or "")
@@ -1176,7 +1211,7 @@ def _email_evidence(case: Case, inbound: InboundEmail, upload: UploadedFile) -> 
         size=upload.size,
         uploaded_by=None,
     )
-    attachment.file.save("upload", upload, save=False)
+    _store_file(attachment, upload, stored)
     attachment.save()
     _event(case, None, EventKind.ATTACHMENT, message=name, attachment=attachment.pk, inbound=inbound.pk)
     return None

@@ -12,6 +12,8 @@ from django.core.files.uploadedfile import UploadedFile
 from django.http import FileResponse
 from django.utils.translation import gettext_lazy as _
 
+from portal.storage import reaching_storage
+
 ALLOWED = {
     "pdf": "application/pdf",
     "png": "image/png",
@@ -97,12 +99,16 @@ def download_response(attachment) -> FileResponse:
     not kept by shared caches."""
     known = attachment.content_type in _EXTENSIONS
     content_type = attachment.content_type if known else "application/octet-stream"
-    response = FileResponse(
-        attachment.file.open("rb"),
-        as_attachment=True,
-        filename=download_name(attachment.original_name, attachment.content_type),
-        content_type=content_type,
-    )
+    # Streamed through the portal from either storage (docs/operations.md, "Files on object storage"): the
+    # headers below are the portal's, whatever the bucket says. Opening reads the object's head and sizing it
+    # fetches the object, so a storage that is away fails here (StorageUnavailable: 503), before any byte.
+    with reaching_storage("read an attachment"):
+        response = FileResponse(
+            attachment.file.open("rb"),
+            as_attachment=True,
+            filename=download_name(attachment.original_name, attachment.content_type),
+            content_type=content_type,
+        )
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cache-Control"] = "private, no-store"

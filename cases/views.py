@@ -79,6 +79,7 @@ from cases.tokens import AnswerLinkError, read_token
 from cases.uploads import download_response
 from portal import audit
 from portal.models import AuditAction, AuditEvent
+from portal.storage import StorageUnavailable, upload_refused
 
 PAGE_SIZE = 25
 
@@ -195,6 +196,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
 def case_create(request: HttpRequest) -> HttpResponse:
     require(request.membership, Action.OPEN)
     partner = request.membership.partner
+    status = 200
     if request.method != "POST":
         initial = {}
         customer_id = request.GET.get("customer", "")
@@ -215,10 +217,13 @@ def case_create(request: HttpRequest) -> HttpResponse:
                 _add_errors(form, error)
             except services.CaseActionError as error:
                 form.add_error(None, error.message)
+            except StorageUnavailable:
+                form.add_error("evidence", upload_refused())
+                status = 503
             else:
                 messages.success(request, _("Case %(number)s opened.") % {"number": case.number})
                 return redirect(case)
-    return render(request, "cases/case_form.html", {"form": form, "can": _can(request)})
+    return render(request, "cases/case_form.html", {"form": form, "can": _can(request)}, status=status)
 
 
 def _add_errors(form, error: ValidationError) -> None:
@@ -378,10 +383,10 @@ def _run(
     return redirect(case)
 
 
-def _invalid(request: HttpRequest, case: Case, name: str, form) -> HttpResponse:
+def _invalid(request: HttpRequest, case: Case, name: str, form, *, status: int = 400) -> HttpResponse:
     messages.error(request, _("Please correct the errors below."))
     return render(
-        request, "cases/case_detail.html", _detail_context(request, case, **{name: form}), status=400
+        request, "cases/case_detail.html", _detail_context(request, case, **{name: form}), status=status
     )
 
 
@@ -568,6 +573,9 @@ def case_attach(request: HttpRequest, number: str) -> HttpResponse:
     except ValidationError as error:
         form.add_error("file", error)
         return _invalid(request, case, "attachment_form", form)
+    except StorageUnavailable:
+        form.add_error("file", upload_refused())
+        return _invalid(request, case, "attachment_form", form, status=503)
     messages.success(request, _("Evidence attached."))
     return redirect(case)
 

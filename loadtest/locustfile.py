@@ -39,6 +39,14 @@ TIMEOUT = 30  # seconds a single request may take before the client gives up (a 
 CASE_URL = re.compile(r"/cases/([A-Z]{2,6}-\d+)/$")
 CASE_LINK = re.compile(r'href="/[a-z-]+/cases/([A-Z]{2,6}-\d+)/"')
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+EVIDENCE_SHARE = 0.4  # of the cases a helpdesk agent opens, how many get an evidence file
+
+
+def evidence() -> bytes:
+    """A small PDF of its own: the runner checks every process serves every stored file whole."""
+    filler = uuid.uuid4().hex.encode() * random.randint(1, 40)
+    return b"%PDF-1.4\n% load test evidence " + filler + b"\n%%EOF\n"
+
 
 RECORD: dict[str, Any] = {
     # {"marker", "number", "via", "partner"}: cases the portal said it created
@@ -49,6 +57,8 @@ RECORD: dict[str, Any] = {
     "replays": [],
     # {"number", "via"}: resolutions the portal confirmed to this client
     "resolved": [],
+    # {"number", "via", "size"}: evidence files the portal said it stored
+    "attached": [],
     # refusals expected when two people act on one case at once, by request name
     "conflicts": {},
     # {"method", "name", "status", "body"}: every 5xx answer
@@ -104,16 +114,24 @@ def _conflict(name: str) -> None:
     RECORD["conflicts"][name] = RECORD["conflicts"].get(name, 0) + 1
 
 
+LOST_ANSWERS: list[dict[str, Any]] = RECORD.setdefault("no_answer", [])
+
+
 @events.request.add_listener
 def _record_server_errors(request_type, name, response=None, exception=None, **_kwargs) -> None:
-    """Locust counts failures, not status classes: keep every 5xx answer apart, with what it said."""
+    """Locust counts failures, not status classes: keep every 5xx answer apart, with what it said, and every
+    request that got no answer at all (the connection closed under it)."""
     status = getattr(response, "status_code", None)
+    if not status:
+        LOST_ANSWERS.append({"method": request_type, "name": name, "at": time.time()})
     if status is not None and status >= 500:
         try:
             body = response.text[:300]
         except Exception:  # a body that cannot be decoded is still a 5xx
             body = ""
-        RECORD["server_errors"].append({"method": request_type, "name": name, "status": status, "body": body})
+        RECORD["server_errors"].append(
+            {"method": request_type, "name": name, "status": status, "body": body, "at": time.time()}
+        )
 
 
 @events.user_error.add_listener
@@ -283,12 +301,15 @@ class WebUser(PartnerUser):
 
     def on_start(self) -> None:
         super().on_start()
-        self.sign_in()
+        # A sign-in whose answer was lost (its web process died under it) is tried again, as a person would.
+        for _attempt in range(3):
+            if self.sign_in():
+                break
 
     def csrf(self) -> str:
         return self.client.cookies.get("csrftoken", "")
 
-    def sign_in(self) -> None:
+    def sign_in(self) -> bool:
         """The password, then the authenticator app's code, following the portal's redirects as a browser
         does: the password alone leads only to the code step."""
         url = f"/{self.lang}/accounts/login/"
@@ -303,10 +324,10 @@ class WebUser(PartnerUser):
         }
         with self.post(url, "/[lang]/accounts/login/ (sign in)", data=data, allow_redirects=False) as answer:
             if not expect(answer, 302):
-                return
+                return False
             if "sessionid" not in self.client.cookies:
                 answer.failure("signed in without a session cookie")
-                return
+                return False
             landing = answer.headers.get("Location", "")
         with self.get(landing, "/[lang]/cases/ (before the code)", allow_redirects=False) as answer:
             code_step = answer.headers.get("Location", "") if answer.status_code == 302 else ""
@@ -314,14 +335,14 @@ class WebUser(PartnerUser):
                 answer.failure(
                     f"the password alone was not sent to the code step: {answer.status_code} {code_step}"
                 )
-                return
+                return False
             answer.success()
         with self.get(code_step, "/[lang]/accounts/mfa/verify/") as page:
             token = CSRF_FIELD.search(page.text) if expect(page, 200) else None
             if page.status_code == 200 and token is None:
                 page.failure("the code step offers no CSRF token")
         if token is None:
-            return
+            return False
         data = {
             "csrfmiddlewaretoken": token.group(1),
             "code": authenticator_code(self.account),
@@ -333,8 +354,12 @@ class WebUser(PartnerUser):
             data=data,
             allow_redirects=False,
         ) as answer:
-            if expect(answer, 302) and answer.headers.get("Location") != cases:
+            if not expect(answer, 302):
+                return False
+            if answer.headers.get("Location") != cases:
                 answer.failure(f"the code step led to {answer.headers.get('Location')!r}, not {cases}")
+                return False
+        return True
 
     def form_post(self, url: str, name: str, data: dict[str, Any]):
         return self.post(url, name, data={"csrfmiddlewaretoken": self.csrf(), **data}, allow_redirects=False)
@@ -435,8 +460,22 @@ class HelpdeskAgentWeb(WebUser):
             return
         with self.get(f"/{self.lang}/cases/{number}/", "/[lang]/cases/[number]/") as page:
             expect(page, 200)
+        if random.random() < EVIDENCE_SHARE:
+            self.attach(number)
         if self.act(number, "start") and random.random() < 0.7:
             self.act(number, "escalate", self.escalation_fields())
+
+    def attach(self, number: str) -> None:
+        data = evidence()
+        with self.post(
+            f"/{self.lang}/cases/{number}/attach/",
+            "/[lang]/cases/[number]/attach/",
+            data={"csrfmiddlewaretoken": self.csrf()},
+            files={"file": ("invoice.pdf", data, "application/pdf")},
+            allow_redirects=False,
+        ) as answer:
+            if expect(answer, 302):
+                RECORD["attached"].append({"number": number, "via": "web", "size": len(data)})
 
     @task(2)
     def triage(self) -> None:
@@ -581,6 +620,15 @@ class HelpdeskAgentApi(ApiUser):
         RECORD["created"].append(
             {"marker": marker, "number": number, "via": "api", "partner": self.account["partner"]}
         )
+        if random.random() < EVIDENCE_SHARE:
+            data = evidence()
+            with self.post(
+                f"/api/v1/cases/{number}/attachments/",
+                "/api/v1/cases/[number]/attachments/",
+                files={"file": ("invoice.pdf", data, "application/pdf")},
+            ) as answer:
+                if expect(answer, 201):
+                    RECORD["attached"].append({"number": number, "via": "api", "size": len(data)})
         if self.call(number, "start") and random.random() < 0.7:
             self.call(number, "escalate", self.escalation_fields())
 

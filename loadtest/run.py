@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from loadtest.services import HAProxy, PgBouncer, SeaweedFS, free_ports
+
 ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/portal_load"
@@ -175,9 +177,18 @@ class LoadRun:
         self.workdir: Path = (args.workdir or ROOT / "var" / "loadtest" / stamp).resolve()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.processes: list[Process] = []
+        self.external: list[Any] = []  # PgBouncer, SeaweedFS, HAProxy (loadtest.services)
         self.controller = None
         self.sink = SinkHandler()
-        self.web_port = free_port()
+        # One gunicorn on its own port each; with more than one, HAProxy in front is the portal's address.
+        self.backend_ports = free_ports(args.web)
+        self.haproxy = HAProxy(self.backend_ports, self.workdir) if args.web > 1 else None
+        self.web_port = self.haproxy.port if self.haproxy else self.backend_ports[0]
+        self.pgbouncer: PgBouncer | None = None
+        self.seaweedfs: SeaweedFS | None = None
+        self.bucket = ""
+        self.killed: str | None = None
+        self.killed_at: float | None = None
         self.smtp_port = free_port()
         self.redis_url = args.redis_url
         self.database_url = args.database_url
@@ -279,7 +290,7 @@ class LoadRun:
             SESSION_COOKIE_SECURE="0",
             CSRF_COOKIE_SECURE="0",
             SECURE_HSTS_SECONDS="0",
-            DATABASE_URL=self.database_url,
+            DATABASE_URL=self.pgbouncer.url(self.database_url) if self.pgbouncer else self.database_url,
             DATABASE_CONN_MAX_AGE="60",
             REDIS_URL=self.redis_url,
             CELERY_TASK_ALWAYS_EAGER="0",
@@ -292,11 +303,34 @@ class LoadRun:
             LOG_LEVEL="INFO",
             PYTHONUNBUFFERED="1",
         )
+        if self.seaweedfs:
+            env.update(self.seaweedfs.environment(self.bucket))
         return env
+
+    def start_pgbouncer(self) -> None:
+        """PgBouncer in transaction pooling between PostgreSQL and gunicorn and the worker (--pgbouncer)."""
+        url = urlsplit(self.database_url)
+        self.pgbouncer = PgBouncer(
+            url.hostname or "127.0.0.1", url.port or 5432, user=url.username or "postgres"
+        )
+        self.pgbouncer.start()
+        self.external.append(self.pgbouncer)
+        log(f"PgBouncer (transaction pooling) on 127.0.0.1:{self.pgbouncer.port}")
+
+    def start_seaweedfs(self) -> None:
+        """An S3-compatible storage of the run's own (--s3): the evidence goes to a private bucket."""
+        folder = self.workdir / "seaweedfs"
+        folder.mkdir(exist_ok=True)
+        self.seaweedfs = SeaweedFS(folder)
+        self.seaweedfs.start()
+        self.external.append(self.seaweedfs)
+        self.bucket = self.seaweedfs.new_bucket("loadtest")
+        log(f"SeaweedFS on {self.seaweedfs.endpoint}, bucket {self.bucket}")
 
     def setup_django(self) -> None:
         self.secret_key = secrets.token_urlsafe(64)
         os.environ.update(self.app_env())
+        os.environ["DATABASE_URL"] = self.database_url  # this process: PostgreSQL itself, not the pooler
         os.environ["DATABASE_CONN_MAX_AGE"] = "0"  # this process: no connection left behind on the database
         import django
 
@@ -349,27 +383,56 @@ class LoadRun:
             raise RunError("the Celery worker exited at start:\n" + worker.text()[-3000:])
 
     def start_web(self) -> None:
-        command = [sys.executable, "-m", "gunicorn", "portal.wsgi:application"]
-        command += ["--bind", f"127.0.0.1:{self.web_port}", "--workers", str(self.args.web_workers)]
-        command += ["--worker-class", "gthread", "--threads", str(self.args.web_threads)]
-        command += ["--timeout", "60", "--graceful-timeout", "20", "--keep-alive", "5"]
-        command += ["--access-logfile", str(self.workdir / "access.log")]
-        command += ["--access-logformat", "%(s)s %(L)s %(m)s %(U)s"]
-        web = Process("gunicorn", command, self.app_env(), self.workdir / "gunicorn.log")
-        self.processes.append(web)
+        webs = []
+        for n, port in enumerate(self.backend_ports, 1):
+            name = "gunicorn" if len(self.backend_ports) == 1 else f"gunicorn-{n}"
+            access = self.workdir / ("access.log" if n == 1 else f"access-{n}.log")
+            command = [sys.executable, "-m", "gunicorn", "portal.wsgi:application"]
+            command += ["--bind", f"127.0.0.1:{port}", "--workers", str(self.args.web_workers)]
+            command += ["--worker-class", "gthread", "--threads", str(self.args.web_threads)]
+            command += ["--timeout", "60", "--graceful-timeout", "20", "--keep-alive", "5"]
+            command += ["--access-logfile", str(access)]
+            command += ["--access-logformat", "%(s)s %(L)s %(m)s %(U)s"]
+            web = Process(name, command, self.app_env(), self.workdir / f"{name}.log")
+            self.processes.append(web)
+            webs.append((web, port))
 
         def healthy() -> bool:
-            if not web.alive:
-                return True
-            try:
-                with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=5) as response:  # noqa: S310
-                    return response.status == 200
-            except OSError:
-                return False
+            for web, port in webs:
+                if not web.alive:
+                    return True
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+                        if response.status != 200:
+                            return False
+                except OSError:
+                    return False
+            return True
 
         wait_until(healthy, 60, "gunicorn to answer /healthz")
-        if not web.alive:
-            raise RunError("gunicorn exited at start:\n" + web.text()[-3000:])
+        for web, _port in webs:
+            if not web.alive:
+                raise RunError(f"{web.name} exited at start:\n" + web.text()[-3000:])
+        if self.haproxy:
+            self.haproxy.start()
+            self.external.append(self.haproxy)
+            wait_until(
+                lambda: all(self.haproxy.servers_up().values()), 30, "HAProxy to see every gunicorn up"
+            )
+            log(f"HAProxy on {self.base_url}: round robin over {len(webs)} gunicorns, checks on /healthz")
+
+    def web_processes(self) -> list[Process]:
+        return [p for p in self.processes if p.name.startswith("gunicorn")]
+
+    def kill_one_web(self) -> None:
+        """SIGKILL one gunicorn (its master and workers) in the middle of the load: a machine lost."""
+        victim = self.web_processes()[0]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(victim.popen.pid, signal.SIGKILL)
+        victim.popen.wait(timeout=10)
+        self.killed = victim.name
+        self.killed_at = time.time()
+        log(f"killed {victim.name} (SIGKILL) mid-run")
 
     @property
     def base_url(self) -> str:
@@ -420,6 +483,8 @@ class LoadRun:
         locust_cpu = 0.0
         polls = 0
         while locust.alive:
+            if args.kill_web and self.killed is None and time.monotonic() > started + args.duration / 2:
+                self.kill_one_web()
             if time.monotonic() > started + args.duration + 120:
                 raise RunError("locust did not finish within its duration + 120 s")
             locust_cpu = max(locust_cpu, tree_cpu(locust.popen.pid))  # gone once it has exited
@@ -440,13 +505,24 @@ class LoadRun:
         if not results_path.exists():
             raise RunError("locust wrote no results:\n" + self.locust_output[-3000:])
         self.results = json.loads(results_path.read_text(encoding="utf-8"))
-        self.servers_alive = {p.name: p.alive for p in self.processes if p.name in ("gunicorn", "worker")}
+        self.servers_alive = {
+            p.name: p.alive
+            for p in self.processes
+            if (p.name.startswith("gunicorn") or p.name == "worker") and p.name != self.killed
+        }
 
     def cpu_seconds(self, locust_seconds: float, postgres_seconds: float) -> dict[str, float]:
         """CPU seconds used so far by each of our process trees, by this process, and by the whole machine."""
         import psutil
 
-        used = {p.name: tree_cpu(p.popen.pid) for p in self.processes if p.name in ("gunicorn", "worker")}
+        used = {
+            ("gunicorn" if p.name.startswith("gunicorn") else p.name): 0.0
+            for p in self.processes
+            if p.name.startswith("gunicorn") or p.name == "worker"
+        }
+        for p in self.processes:
+            if p.name.startswith("gunicorn") or p.name == "worker":
+                used["gunicorn" if p.name.startswith("gunicorn") else p.name] += tree_cpu(p.popen.pid)
         used["locust"] = locust_seconds
         used["postgres"] = postgres_seconds  # the server processes of our own database's connections
         own = psutil.Process().cpu_times()
@@ -515,12 +591,26 @@ class LoadRun:
         )
 
         # 5xx, as the clients saw them and as gunicorn logged them.
-        client_5xx = results["server_errors"]
+        # With a gunicorn killed mid-run, a POST it was answering when it died cannot be sent again (HAProxy
+        # retries only what is safe twice: reads, API creates with their Idempotency-Key): its client gets a
+        # 502 or no answer. Those, and only then, are excused; the data checks below still hold for them.
+        def lost_in_the_kill(record: dict[str, Any]) -> bool:
+            return (
+                self.killed_at is not None
+                and record["method"] == "POST"
+                and record.get("status", 502) in (502, 503, 504)
+                and self.killed_at - 35 <= record.get("at", 0) <= self.killed_at + 5
+            )
+
+        lost = [e for e in [*results["server_errors"], *results.get("no_answer", [])] if lost_in_the_kill(e)]
+        client_5xx = [e for e in results["server_errors"] if e not in lost]
+        figures["lost_with_the_killed_process"] = len(lost)
         statuses = collections.Counter()
-        for line in (self.workdir / "access.log").read_text(encoding="utf-8", errors="replace").splitlines():
-            status = line.split(" ", 1)[0]
-            if status.isdigit():
-                statuses[int(status)] += 1
+        for access in sorted(self.workdir.glob("access*.log")):
+            for line in access.read_text(encoding="utf-8", errors="replace").splitlines():
+                status = line.split(" ", 1)[0]
+                if status.isdigit():
+                    statuses[int(status)] += 1
         server_5xx = sum(count for status, count in statuses.items() if status >= 500)
         figures["responses_5xx_client"] = len(client_5xx)
         figures["responses_5xx_server"] = server_5xx
@@ -542,8 +632,8 @@ class LoadRun:
         errors = results["errors"]
         self.checks.append(
             Check(
-                "no failed requests",
-                stats["failures"] == 0 and not results.get("task_errors"),
+                "no failed requests" + (" but those lost with the killed process" if self.killed else ""),
+                stats["failures"] <= len(lost) and not results.get("task_errors"),
                 f"{stats['failures']} failures, "
                 f"{len(results.get('task_errors', []))} errors in the locustfile"
                 + "".join(
@@ -681,7 +771,8 @@ class LoadRun:
         missing = set(client_resolved) - resolved_numbers
         if missing:
             problems.append(f"confirmed to a client but not resolved in the database: {sorted(missing)[:10]}")
-        if len(client_resolved) != len(resolved_numbers):
+        lost_resolves = sum(1 for e in lost if e["name"].endswith("/resolve/"))
+        if not len(client_resolved) <= len(resolved_numbers) <= len(client_resolved) + lost_resolves:
             problems.append(
                 f"{len(client_resolved)} resolutions confirmed to clients, "
                 f"{len(resolved_numbers)} resolved cases"
@@ -705,6 +796,79 @@ class LoadRun:
             )
         )
         figures["statuses"] = dict(collections.Counter(Case.objects.values_list("status", flat=True)))
+        self.verify_evidence(lost)
+        if self.haproxy:
+            self.verify_balancing()
+
+    def verify_balancing(self) -> None:
+        """HAProxy sent requests to every gunicorn (round robin, no stickiness): a session made on one was
+        honoured by the others, or the locustfile would have been sent to the sign-in page."""
+        answered = collections.Counter(
+            re.findall(r" web/(web\d+) ", (self.workdir / "haproxy.log").read_text(errors="replace"))
+        )
+        names = [f"web{n}" for n in range(1, len(self.backend_ports) + 1)]
+        self.figures["answered_by"] = {name: answered.get(name, 0) for name in names}
+        self.checks.append(
+            Check(
+                "every gunicorn behind HAProxy answered requests",
+                all(answered.get(name, 0) > 0 for name in names),
+                ", ".join(f"{name} {answered.get(name, 0)}" for name in names),
+            )
+        )
+
+    def verify_evidence(self, lost: list[dict[str, Any]]) -> None:
+        """Every evidence file the clients were told was stored is there once, and every gunicorn still up
+        serves each one whole (through the API, as a user of the case's partner)."""
+        from cases.models import Attachment
+
+        fixture = json.loads(self.fixture_path.read_text(encoding="utf-8"))
+        tokens = {
+            account["partner"]: account["token"]
+            for accounts in fixture["accounts"].values()
+            for account in accounts
+            if account.get("token")
+        }
+        attachments = list(Attachment.objects.select_related("case__partner").order_by("pk"))
+        attached = self.results.get("attached", [])
+        lost_uploads = sum(1 for e in lost if e["name"].endswith(("/attach/", "/attachments/")))
+        problems = []
+        if not len(attached) <= len(attachments) <= len(attached) + lost_uploads:
+            problems.append(
+                f"{len(attached)} uploads confirmed to clients, {len(attachments)} attachments stored"
+            )
+        ports = [
+            port
+            for port, process in zip(self.backend_ports, self.web_processes(), strict=True)
+            if process.name != self.killed
+        ]
+        reads = 0
+        for attachment in attachments:
+            token = tokens[attachment.case.partner.case_prefix]
+            url = f"/api/v1/cases/{attachment.case.number}/attachments/{attachment.pk}/"
+            for port in ports:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}{url}", headers={"Authorization": f"Bearer {token}"}
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310
+                        body = response.read()
+                    ok = len(body) == attachment.size and body.startswith(b"%PDF-")
+                except OSError as error:
+                    ok, body = False, str(error).encode()
+                reads += 1
+                if not ok:
+                    problems.append(f"{url} from 127.0.0.1:{port}: {body[:120]!r}")
+        self.figures["evidence_files"] = len(attachments)
+        self.figures["evidence_reads"] = reads
+        storage = f"bucket {self.bucket}" if self.seaweedfs else "MEDIA_ROOT"
+        self.checks.append(
+            Check(
+                "every evidence file stored once and readable from every web process",
+                not problems and (bool(attachments) or self.args.duration < 10),
+                f"{len(attachments)} files in the {storage}, read {reads} times from {len(ports)} process(es)"
+                + "".join(f"\n    {p}" for p in problems[:10]),
+            )
+        )
 
     def report(self) -> bool:
         f = self.figures
@@ -737,6 +901,12 @@ class LoadRun:
             f"emails_delivered:      {f['emails_delivered']}",
             f"emails_duplicated:     {f['emails_duplicated']}",
             f"outbox_drained_s:      {f['drain_s']}",
+            f"web_processes:         {self.args.web}"
+            + (f" behind HAProxy, {self.killed} killed mid-run" if self.haproxy else "")
+            + (" (through PgBouncer)" if self.pgbouncer else ""),
+            f"answered_by:           {f.get('answered_by', {})}",
+            f"lost_in_the_kill:      {f.get('lost_with_the_killed_process', 0)}",
+            f"evidence_files:        {f.get('evidence_files', 0)} (read {f.get('evidence_reads', 0)} times)",
             f"cpu_cores_busy:        {f['cpu_cores']} (of {os.cpu_count()})",
             "",
         ]
@@ -756,7 +926,7 @@ class LoadRun:
     def print_tracebacks(self) -> None:
         """What the servers said went wrong: each distinct traceback in their logs, once."""
         for process in self.processes:
-            if process.name not in ("gunicorn", "worker"):
+            if not (process.name.startswith("gunicorn") or process.name == "worker"):
                 continue
             blocks = tracebacks(process.text())
             if not blocks:
@@ -774,6 +944,11 @@ class LoadRun:
                 process.stop()
             except Exception as error:  # keep stopping the others
                 log(f"could not stop {process.name}: {error}")
+        for server in reversed(self.external):
+            try:
+                server.stop()
+            except Exception as error:  # keep stopping the others
+                log(f"could not stop {type(server).__name__}: {error}")
         if self.controller is not None:
             try:
                 self.controller.stop()
@@ -805,12 +980,18 @@ class LoadRun:
         log(f"work directory {self.workdir}")
         self.start_redis()
         self.recreate_database()
+        if self.args.pgbouncer:
+            self.start_pgbouncer()
+        if self.args.s3:
+            self.start_seaweedfs()
         self.setup_django()
         self.build_data()
         self.start_sink()
         self.start_worker()
         self.start_web()
-        log(f"gunicorn on {self.base_url}, Celery worker and SMTP sink on 127.0.0.1:{self.smtp_port} are up")
+        log(
+            f"the portal on {self.base_url}, Celery worker and SMTP sink on 127.0.0.1:{self.smtp_port} are up"
+        )
         self.run_locust()
         self.drain()
         self.verify()
@@ -974,7 +1155,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--web-threads", type=int, default=4, help="threads per gunicorn worker (4)")
     parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery worker processes (2)")
     parser.add_argument("--drop-database", action="store_true", help="drop the database at the end")
+    parser.add_argument(
+        "--web",
+        type=int,
+        default=1,
+        help="gunicorn processes, each on its own port; more than 1: behind HAProxy",
+    )
+    parser.add_argument(
+        "--kill-web",
+        action="store_true",
+        help="SIGKILL one gunicorn halfway through the load (needs --web 2+)",
+    )
+    parser.add_argument("--pgbouncer", action="store_true", help="gunicorn and the worker through PgBouncer")
+    parser.add_argument("--s3", action="store_true", help="evidence in a SeaweedFS bucket (MEDIA_STORAGE=s3)")
     args = parser.parse_args(argv)
+    if args.web < 1 or (args.kill_web and args.web < 2):
+        parser.error("--web must be at least 1, and at least 2 with --kill-web")
     if args.users < 1 or args.duration < 1:
         parser.error("--users and --duration must be at least 1")
     return args

@@ -12,6 +12,8 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from portal.storage import StorageUnavailable, unavailable_message
+
 
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="A stable machine-readable code, e.g. illegal_transition.")
@@ -55,6 +57,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
     if isinstance(exc, CaseActionError):
         return error_response(exc.code, exc.message, status.HTTP_409_CONFLICT)
+    if isinstance(exc, StorageUnavailable):
+        return error_response(
+            "storage_unavailable",
+            unavailable_message(),
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "60"},
+        )
     if isinstance(exc, DjangoValidationError):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return error_response(

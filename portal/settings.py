@@ -91,6 +91,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "portal.middleware.RefuseNulMiddleware",
+    # A file storage that is away answers 503 (portal/storage.py).
+    "portal.storage.StorageUnavailableMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "portal.sessions.AuthenticationMiddleware",
@@ -417,6 +419,70 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+
+def s3_storage(
+    *,
+    bucket: str,
+    access_key: str | None,
+    secret_key: str | None,
+    endpoint_url: str | None = None,
+    region_name: str | None = None,
+    addressing_style: str = "path",
+    location: str = "",
+    timeout: int = 5,
+) -> dict:
+    """The files the portal keeps (evidence, e-mail attachments) in an S3-compatible bucket, through
+    django-storages. The bucket stays private: downloads go through the portal
+    (cases.uploads.download_response), so no object needs a public ACL or a URL of its own."""
+    from botocore.config import Config
+
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            # None: boto3's own chain (an instance role, ~/.aws) finds the credentials.
+            "access_key": access_key,
+            "secret_key": secret_key,
+            "endpoint_url": endpoint_url,
+            "region_name": region_name,
+            # MinIO, SeaweedFS and most self-hosted servers want bucket/key paths, not bucket.host names.
+            "addressing_style": addressing_style,
+            "location": location,
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": 60,
+            # Stored names are the portal's own (a UUID each): no clash to look for before a write.
+            "file_overwrite": True,
+            # A storage that is away costs a request seconds, not boto3's default minute of retries.
+            "client_config": Config(
+                connect_timeout=timeout,
+                read_timeout=timeout * 2,
+                retries={"max_attempts": 2, "mode": "standard"},
+                signature_version="s3v4",
+            ),
+        },
+    }
+
+
+# Where uploaded files go: the file system under MEDIA_ROOT (one machine), or an S3-compatible bucket
+# (several machines; django-storages' own variable names).
+MEDIA_STORAGE = env.str("MEDIA_STORAGE", "filesystem")
+if MEDIA_STORAGE == "s3":
+    if not env.str("AWS_STORAGE_BUCKET_NAME"):
+        raise ImproperlyConfigured("MEDIA_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME.")
+    STORAGES["default"] = s3_storage(
+        bucket=env.str("AWS_STORAGE_BUCKET_NAME"),
+        access_key=env.str("AWS_ACCESS_KEY_ID"),
+        secret_key=env.str("AWS_SECRET_ACCESS_KEY"),
+        endpoint_url=env.str("AWS_S3_ENDPOINT_URL"),
+        region_name=env.str("AWS_S3_REGION_NAME"),
+        addressing_style=env.str("AWS_S3_ADDRESSING_STYLE", "path"),
+        location=env.str("AWS_LOCATION", ""),
+        timeout=env.int("MEDIA_STORAGE_TIMEOUT", 5, minimum=1),
+    )
+elif MEDIA_STORAGE != "filesystem":
+    raise ImproperlyConfigured(f"MEDIA_STORAGE={MEDIA_STORAGE!r}: use filesystem (the default) or s3.")
 if DEBUG:
     # runserver serves from the app folders; no collectstatic needed on a laptop.
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}

@@ -11,6 +11,7 @@ import pytest
 from django.conf import settings
 
 from tests.factories import UserFactory
+from tests.seaweedfs import SeaweedFS, start_seaweedfs
 
 pytest_plugins = ["tests.cast"]
 
@@ -115,6 +116,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """One real S3-compatible server (SeaweedFS) for the whole run, started on first use."""
+    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
+    yield server
+    server.stop()
 
 
 @pytest.fixture

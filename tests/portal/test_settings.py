@@ -29,6 +29,8 @@ print(json.dumps({
     "email_host": getattr(s, "EMAIL_HOST", ""),
     "debug": s.DEBUG,
     "secret_key": s.SECRET_KEY,
+    "storage": s.STORAGES["default"]["BACKEND"],
+    "storage_options": {k: v for k, v in s.STORAGES["default"].get("OPTIONS", {}).items() if k != "client_config"},
 }))
 """
 
@@ -43,6 +45,8 @@ PORTAL_VARIABLES = (
     "VAR_DIR",
     "CELERY_TASK_ALWAYS_EAGER",
     "DJANGO_ALLOW_ASYNC_UNSAFE",
+    "MEDIA_STORAGE",
+    "AWS_STORAGE_BUCKET_NAME",
 )
 
 
@@ -73,6 +77,7 @@ def test_embedded_default_uses_sqlite_eager_celery_and_mail_files(tmp_path: Path
     assert values["email_backend"] == "django.core.mail.backends.filebased.EmailBackend"
     assert values["email_path"] == str(tmp_path / "var" / "mail")
     assert values["debug"] is True
+    assert values["storage"] == "django.core.files.storage.FileSystemStorage"
 
 
 def test_embedded_default_keeps_one_secret_key_under_var(tmp_path: Path) -> None:
@@ -115,6 +120,7 @@ def test_production_variables_select_postgres_redis_and_smtp(tmp_path: Path) -> 
         ("CELERY_TASK_TIME_LIMIT", "-5"),
         ("SECURE_SSL_REDIRECT", "perhaps"),
         ("LOG_LEVEL", "chatty"),
+        ("MEDIA_STORAGE", "floppy"),
     ],
 )
 def test_bad_value_fails_at_start_naming_the_variable(variable: str, value: str, tmp_path: Path) -> None:
@@ -164,6 +170,35 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_media_storage_s3_selects_django_storages_with_its_own_variables(tmp_path: Path) -> None:
+    """MEDIA_STORAGE=s3 keeps files in the named private bucket, through django-storages' S3 backend."""
+    values = read_settings(
+        {
+            "MEDIA_STORAGE": "s3",
+            "AWS_STORAGE_BUCKET_NAME": "portal-evidence",
+            "AWS_S3_ENDPOINT_URL": "http://storage.internal:8333",
+            "AWS_S3_REGION_NAME": "eu-west-1",
+            "AWS_ACCESS_KEY_ID": "key",
+            "AWS_SECRET_ACCESS_KEY": "secret",
+        },
+        tmp_path,
+    )
+    assert values["storage"] == "storages.backends.s3.S3Storage"
+    options = values["storage_options"]
+    assert options["bucket_name"] == "portal-evidence"
+    assert options["endpoint_url"] == "http://storage.internal:8333"
+    assert options["region_name"] == "eu-west-1"
+    assert options["default_acl"] is None
+    assert (options["access_key"], options["secret_key"]) == ("key", "secret")
+
+
+def test_media_storage_s3_without_a_bucket_fails_at_start(tmp_path: Path) -> None:
+    """MEDIA_STORAGE=s3 with no bucket named stops start-up saying which variable is missing."""
+    result = run_python("import django; django.setup()", {"MEDIA_STORAGE": "s3"}, tmp_path)
+    assert result.returncode != 0
+    assert "AWS_STORAGE_BUCKET_NAME" in result.stderr.splitlines()[-1]
 
 
 def test_env_bool_accepts_the_usual_words() -> None:
