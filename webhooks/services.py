@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from cases.models import Membership
 from cases.permissions import Action, roles_allow
@@ -98,7 +99,12 @@ def endpoint_create(*, actor: Membership, url: str, events: Iterable[str]) -> We
     list(Membership.objects.select_for_update().filter(pk=actor.pk).values_list("pk", flat=True))
     if WebhookEndpoint.objects.filter(partner_id=actor.partner_id).count() >= MAX_ENDPOINTS:
         raise WebhookError(
-            _("A partner can register at most %(limit)d endpoints.") % {"limit": MAX_ENDPOINTS},
+            ngettext(
+                "A partner can register at most %(limit)d endpoint.",
+                "A partner can register at most %(limit)d endpoints.",
+                MAX_ENDPOINTS,
+            )
+            % {"limit": MAX_ENDPOINTS},
             code="too_many_endpoints",
         )
     endpoint = WebhookEndpoint(
