@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from cases.models import Membership
+from cases.models import Membership, Partner
 from cases.permissions import Action, roles_allow
 from webhooks import transport
 from webhooks.models import DeliveryStatus, DisabledReason, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -96,7 +96,7 @@ def endpoint_create(*, actor: Membership, url: str, events: Iterable[str]) -> We
     if errors:
         raise ValidationError(errors)
     # Serialised per partner, so two requests at once cannot both pass the limit.
-    list(Membership.objects.select_for_update().filter(pk=actor.pk).values_list("pk", flat=True))
+    list(Partner.objects.select_for_update().filter(pk=actor.partner_id).values_list("pk", flat=True))
     if WebhookEndpoint.objects.filter(partner_id=actor.partner_id).count() >= MAX_ENDPOINTS:
         raise WebhookError(
             ngettext(

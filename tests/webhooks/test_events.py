@@ -102,3 +102,21 @@ def test_another_partners_changes_reach_no_contoso_endpoint(hooked, fabrikam_cas
     """Fabrikam's cases are written to Fabrikam's endpoints only."""
     services.case_comment(case=fabrikam_case, actor=outsider, message="Fabrikam's own note.")
     assert events(hooked) == []
+
+
+def test_the_customers_email_reply_writes_customer_answered(hooked, case, helpdesk_agent) -> None:
+    """A customer's e-mail threaded into the case is customer.answered with channel email and their words."""
+    from cases.emails import message_id_for
+    from cases.inbound import receive
+    from tests.cases.test_inbound import email, send
+
+    event = services.case_message_customer(case=case, actor=helpdesk_agent, message="Is Friday fine?")
+    notification = Notification.objects.get(pk=event.data["notification"])
+    send(notification)
+    receive(
+        email("Friday is fine.", to="someone@portal.example", In_Reply_To=message_id_for(notification)),
+        source="test",
+    )
+    [answered] = [data for name, data in events(hooked) if name == "customer.answered"]
+    assert answered["channel"] == "email" and "Friday is fine." in answered["message"]
+    assert answered["case"]["number"] == case.number
