@@ -11,6 +11,9 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     exclude = ["secret"]
     readonly_fields = ["partner", "url", "events", "created_by", "created_at", "failures_in_row"]
 
+    def has_add_permission(self, request) -> bool:
+        return False  # registered by the partner's Global admins, who alone see the secret
+
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):

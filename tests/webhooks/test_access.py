@@ -257,3 +257,19 @@ def test_api_never_reaches_another_partners_endpoint(client, global_admin, fabri
 def test_api_without_a_token_is_401(client, contoso_endpoint) -> None:
     """No token, no webhooks."""
     assert client.get("/api/v1/webhooks/").status_code == 401
+
+
+def test_staff_read_endpoints_and_deliveries_in_admin_without_the_secret(
+    client, staff, contoso_endpoint
+) -> None:
+    """Django admin lists endpoints and deliveries; no page of it shows a signing secret or adds an endpoint."""
+    client.force_login(staff)
+    for url in (
+        reverse("admin:webhooks_webhookendpoint_changelist"),
+        reverse("admin:webhooks_webhookendpoint_change", args=[contoso_endpoint.pk]),
+        reverse("admin:webhooks_webhookdelivery_changelist"),
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert contoso_endpoint.secret not in response.content.decode()
+    assert client.get(reverse("admin:webhooks_webhookendpoint_add")).status_code == 403
