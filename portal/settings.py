@@ -274,6 +274,7 @@ WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", 120, minimum=1)
 WEBHOOK_SWEEP_SECONDS = env.int("WEBHOOK_SWEEP_SECONDS", 15, minimum=1)
 WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", 3, minimum=1)
 WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
+WEBHOOK_LOG_DAYS = env.int("WEBHOOK_LOG_DAYS", 30, minimum=1)
 # Private, loopback and link-local receivers: refused unless on (default: on only with DEBUG, for a laptop).
 WEBHOOK_ALLOW_PRIVATE_HOSTS = env.bool("WEBHOOK_ALLOW_PRIVATE_HOSTS", DEBUG)
 # Without a worker there is no beat: the web process then runs the webhook sweep on a timer of its own.
@@ -336,6 +337,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     },
     "prune-audit-trail": {"task": "portal.tasks.prune_audit", "schedule": 24 * 60 * 60.0},
     "sweep-webhooks": {"task": "webhooks.tasks.sweep_deliveries", "schedule": float(WEBHOOK_SWEEP_SECONDS)},
+    "prune-webhook-deliveries": {"task": "webhooks.tasks.prune_deliveries", "schedule": 24 * 60 * 60.0},
 }
 if INBOUND_IMAP_URL:
     CELERY_BEAT_SCHEDULE["poll-inbound-mailbox"] = {

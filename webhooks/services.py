@@ -338,3 +338,13 @@ def admins_of(partner_id: int) -> list[Any]:
         .order_by("user__email")
         if roles_allow(membership.roles, Action.WEBHOOKS)
     ]
+
+
+def deliveries_prune(*, now: datetime.datetime | None = None) -> int:
+    """Delete delivered and failed deliveries older than WEBHOOK_LOG_DAYS; how many went."""
+    cutoff = (now or timezone.now()) - datetime.timedelta(days=settings.WEBHOOK_LOG_DAYS)
+    done = WebhookDelivery.objects.filter(
+        status__in=[DeliveryStatus.DELIVERED, DeliveryStatus.FAILED], created_at__lt=cutoff
+    )
+    deleted, _by_model = done.delete()
+    return deleted

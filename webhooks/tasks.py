@@ -96,6 +96,12 @@ def sweep_deliveries() -> int:
     return len(due)
 
 
+@shared_task(ignore_result=True)
+def prune_deliveries() -> int:
+    """Keep the delivery logs to WEBHOOK_LOG_DAYS (pending ones stay whatever their age)."""
+    return services.deliveries_prune()
+
+
 @shared_task(acks_late=True, ignore_result=True)
 def tell_admins_disabled(endpoint_id: int) -> int:
     """E-mail each Global admin of the endpoint's partner, in their language, that it was disabled."""

@@ -329,3 +329,23 @@ def test_private_receivers_are_allowed_only_when_the_setting_is_on() -> None:
     import portal.settings
 
     assert portal.settings.WEBHOOK_ALLOW_PRIVATE_HOSTS == portal.settings.DEBUG
+
+
+def test_old_delivered_and_failed_deliveries_are_pruned(endpoint, case, helpdesk_agent, settings) -> None:
+    """Past WEBHOOK_LOG_DAYS delivered and failed rows go; pending ones stay whatever their age."""
+    from webhooks.tasks import prune_deliveries
+
+    settings.WEBHOOK_LOG_DAYS = 30
+    for _ in range(3):
+        comment(case, helpdesk_agent)
+    old, failed, pending = WebhookDelivery.objects.filter(endpoint=endpoint, event="case.commented").order_by(
+        "pk"
+    )
+    long_ago = timezone.now() - datetime.timedelta(days=31)
+    WebhookDelivery.objects.filter(pk=old.pk).update(status=DeliveryStatus.DELIVERED, created_at=long_ago)
+    WebhookDelivery.objects.filter(pk=failed.pk).update(status=DeliveryStatus.FAILED, created_at=long_ago)
+    WebhookDelivery.objects.filter(pk=pending.pk).update(created_at=long_ago)
+    assert prune_deliveries() == 2
+    assert list(WebhookDelivery.objects.filter(event="case.commented").values_list("pk", flat=True)) == [
+        pending.pk
+    ]
