@@ -27,6 +27,7 @@ class Action(models.TextChoices):
     SUSPEND = "suspend", _("suspend and reactivate subscriptions")
     MANAGE_USERS = "manage_users", _("invite and deactivate the partner's users")
     AUDIT = "audit", _("read and export the partner's audit trail")
+    WEBHOOKS = "webhooks", _("register the partner's webhook endpoints")
 
 
 GA, UA, HA, BA, SA = (
@@ -51,6 +52,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Action.MANAGE_USERS: frozenset({GA, UA}),
     # Who signed in from where, who changed whose roles: for the partner's Global admins (an auditor asks).
     Action.AUDIT: frozenset({GA}),
+    # Webhooks send the partner's case data to a URL outside the portal: like registering an app for Partner
+    # Center's API, that is for Global admins (a User admin manages people, not where the data goes).
+    Action.WEBHOOKS: frozenset({GA}),
 }
 
 

@@ -57,6 +57,7 @@ from cases.uploads import clean_filename, inspect_upload
 from portal import audit
 from portal.models import AuditAction
 from portal.storage import StorageUnavailable, reaching_storage
+from webhooks import events as webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +141,7 @@ def _move(
         message=message,
         data={"transition": transition, **{k: v for k, v in data.items() if v not in (None, "")}},
     )
+    webhooks.case_status_changed(case, event)
     return event
 
 
@@ -208,6 +210,7 @@ def case_create(
         case.number = _allocate_number(actor.partner)
         case.save()
         _event(case, actor, EventKind.CREATED, category=category, severity=severity)
+        webhooks.case_created(case, actor)
         for upload in evidence:
             _store_evidence(case, actor, upload, stored)
     return case
@@ -363,6 +366,7 @@ def case_escalate(
     case.escalation_contact_phone = partner.support_contact_phone
     case.escalated_at = timezone.now()
     case.save()
+    webhooks.case_escalated(case, actor)
     return case
 
 
@@ -530,7 +534,9 @@ def case_comment(*, case: Case, actor: Membership, message: str) -> CaseEvent:
     if not message.strip():
         raise CaseActionError(_("Write a note first."), code="required")
     case.save(update_fields=["updated_at"])
-    return _event(case, actor, EventKind.COMMENT, message=message.strip())
+    event = _event(case, actor, EventKind.COMMENT, message=message.strip())
+    webhooks.case_commented(case, event)
+    return event
 
 
 @transaction.atomic
@@ -973,6 +979,7 @@ def _record_failure(notification: Notification, error: str) -> None:
         **event_says("email_failed", recipient=notification.recipient, error=error[:500]),
         notification=notification.pk,
     )
+    webhooks.notification_failed(notification, case, error)
     if notification.kind == NotificationKind.RESOLUTION:
         recipient, language = _partner_recipient(case)
         _notify(
@@ -1064,6 +1071,7 @@ def customer_answer(
         answer=answer,
         rating=rating,
     )
+    webhooks.customer_answered(case, channel="link", answer=answer, rating=rating, message=comment.strip())
     if answer == Answer.RESOLVED:
         case.loop_closed_at = case.loop_closed_at or timezone.now()
         if case.status == Status.RESOLVED:
@@ -1125,6 +1133,7 @@ def case_customer_message(
             sender=inbound.sender,
             **accepted,
         )
+        webhooks.customer_answered(case, channel="email", message=inbound.reply or inbound.text)
         if case.status == Status.RESOLVED:
             _reopen_for_customer(case, **event_says("reopened_by_email"), inbound=inbound.pk)
         else:
@@ -1186,6 +1195,7 @@ def _follow_up(closed: Case, inbound: InboundEmail) -> Case:
         follow_up_of=closed.number,
         inbound=inbound.pk,
     )
+    webhooks.case_created(case)
     _event(closed, None, EventKind.CUSTOMER_MESSAGE, **event_says("follow_up_opened", number=case.number))
     closed.save(update_fields=["updated_at"])
     return case

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from cases.api import AuditEventViewSet, CaseViewSet, CustomerViewSet
 from guidance.api import GuidanceViewSet
+from webhooks.api import WebhookEndpointViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -13,6 +14,7 @@ router.register("customers", CustomerViewSet, basename="customer")
 router.register("cases", CaseViewSet, basename="case")
 router.register("guidance", GuidanceViewSet, basename="guidance")
 router.register("audit", AuditEventViewSet, basename="audit")
+router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 
 urlpatterns = [
     path("v1/", include((router.urls, "api"), namespace="v1")),

@@ -19,6 +19,7 @@ class NavItem:
     staff_only: bool = False
     members_only: bool = False
     section: str = ""
+    action: str = ""  # shown only to members whose roles allow this action (cases.permissions)
 
 
 NAV_ITEMS = (
@@ -49,6 +50,14 @@ NAV_ITEMS = (
         section="team",
     ),
     NavItem(
+        _("Webhooks"),
+        "webhooks:list",
+        _("Send changes to your cases to your own tools as they happen."),
+        members_only=True,
+        section="webhooks",
+        action="webhooks",
+    ),
+    NavItem(
         _("Admin"),
         "admin:index",
         _("Manage partners, users and guidance translations."),
@@ -65,6 +74,14 @@ def is_member(user) -> bool:
     return membership_or_none(user) is not None
 
 
+def _allows(user, action: str) -> bool:
+    from cases.access import membership_or_none
+    from cases.permissions import roles_allow
+
+    membership = membership_or_none(user)
+    return membership is not None and roles_allow(membership.roles, action)
+
+
 def nav_for(request: HttpRequest) -> list[dict[str, object]]:
     """Return the navigation entries this request's user may see, with the current one marked."""
     user = getattr(request, "user", None)
@@ -74,6 +91,8 @@ def nav_for(request: HttpRequest) -> list[dict[str, object]]:
     entries = []
     for item in NAV_ITEMS:
         if (item.staff_only and not is_staff) or (item.members_only and not member):
+            continue
+        if item.action and not _allows(user, item.action):
             continue
         url = url_for(item.url_name)
         if url is None:

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "portal",
     "guidance",
     "cases",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -266,6 +267,21 @@ NOTIFICATION_PENDING_GRACE_SECONDS = env.int("NOTIFICATION_PENDING_GRACE_SECONDS
 NOTIFICATION_SWEEP_SECONDS = env.int("NOTIFICATION_SWEEP_SECONDS", 60, minimum=1)
 CUSTOMER_ANSWER_DAYS = env.int("CUSTOMER_ANSWER_DAYS", 30, minimum=1)
 
+# Webhooks (webhooks.tasks, docs/webhooks.md): attempts per delivery, backoff, the lease, the sweep, when a
+# failing endpoint is disabled, and what an outgoing request may reach and how long it may take.
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", 12, minimum=1)
+WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", 20, minimum=1)
+WEBHOOK_RETRY_MAX_SECONDS = env.int("WEBHOOK_RETRY_MAX_SECONDS", 3600, minimum=1)
+WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", 120, minimum=1)
+WEBHOOK_SWEEP_SECONDS = env.int("WEBHOOK_SWEEP_SECONDS", 15, minimum=1)
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", 3, minimum=1)
+WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
+WEBHOOK_LOG_DAYS = env.int("WEBHOOK_LOG_DAYS", 30, minimum=1)
+# Private, loopback and link-local receivers: refused unless on (default: on only with DEBUG, for a laptop).
+WEBHOOK_ALLOW_PRIVATE_HOSTS = env.bool("WEBHOOK_ALLOW_PRIVATE_HOSTS", DEBUG)
+# Without a worker there is no beat: the web process then runs the webhook sweep on a timer of its own.
+WEBHOOK_SWEEP_IN_PROCESS = env.bool("WEBHOOK_SWEEP_IN_PROCESS", CELERY_TASK_ALWAYS_EAGER)
+
 
 def _inbound_address(name: str) -> str | None:
     """The portal's own mailbox for customers' replies (cases.inbound); unset: replies go to the partner."""
@@ -322,6 +338,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": float(NOTIFICATION_SWEEP_SECONDS),
     },
     "prune-audit-trail": {"task": "portal.tasks.prune_audit", "schedule": 24 * 60 * 60.0},
+    "sweep-webhooks": {"task": "webhooks.tasks.sweep_deliveries", "schedule": float(WEBHOOK_SWEEP_SECONDS)},
+    "prune-webhook-deliveries": {"task": "webhooks.tasks.prune_deliveries", "schedule": 24 * 60 * 60.0},
 }
 if INBOUND_IMAP_URL:
     CELERY_BEAT_SCHEDULE["poll-inbound-mailbox"] = {
@@ -523,6 +541,8 @@ SPECTACULAR_SETTINGS = {
         "SubscriptionStatusEnum": "cases.models.SubscriptionStatus",
         "NotificationStatusEnum": "cases.models.NotificationStatus",
         "LanguageEnum": "portal.settings.LANGUAGES",
+        "WebhookEventEnum": "webhooks.models.WebhookEvent",
+        "WebhookDeliveryStatusEnum": "webhooks.models.DeliveryStatus",
     },
 }
 

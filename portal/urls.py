@@ -24,6 +24,7 @@ urlpatterns += i18n_patterns(
     path("accounts/mfa/remove/", mfa_views.remove, name="mfa_remove"),
     path("guidance/", include("guidance.urls")),
     path("", include("cases.urls")),
+    path("webhooks/", include("webhooks.urls")),
     path("admin/", admin.site.urls),
 )
 

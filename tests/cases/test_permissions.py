@@ -100,6 +100,15 @@ def attempt_manage_users(client, case, setup, customer, subscription):
     return response.status_code, Membership.objects.filter(user__email="new.person@contoso.example").exists()
 
 
+def attempt_webhooks(client, case, setup, customer, subscription):
+    from webhooks.models import WebhookEndpoint
+
+    response = client.post(
+        reverse("webhooks:list"), {"url": "https://hooks.contoso.example/portal", "events": ["case.created"]}
+    )
+    return response.status_code, WebhookEndpoint.objects.filter(partner=case.partner).exists()
+
+
 ATTEMPTS = {
     Action.VIEW: attempt_view,
     Action.OPEN: attempt_open,
@@ -111,6 +120,7 @@ ATTEMPTS = {
     Action.SUSPEND: attempt_suspend,
     Action.MANAGE_USERS: attempt_manage_users,
     Action.AUDIT: attempt_audit,
+    Action.WEBHOOKS: attempt_webhooks,
 }
 
 
@@ -148,7 +158,11 @@ def test_several_roles_combine() -> None:
     roles = [Role.SALES_AGENT, Role.BILLING_ADMIN]
     assert roles_allow(roles, Action.ESCALATE) and roles_allow(roles, Action.SUSPEND)
     assert not roles_allow(roles, Action.MANAGE_USERS)
-    assert allowed_actions(roles) == frozenset(Action.values) - {Action.MANAGE_USERS, Action.AUDIT}
+    assert allowed_actions(roles) == frozenset(Action.values) - {
+        Action.MANAGE_USERS,
+        Action.AUDIT,
+        Action.WEBHOOKS,
+    }
 
 
 def test_deactivated_user_can_do_nothing(client, helpdesk_agent, global_admin, case) -> None:

@@ -312,6 +312,7 @@ MEMBER_PAGES = [
         action=Action.MANAGE_USERS,
     ),
     Check("audit", lambda o, lang: f"/{lang}/team/audit/", action=Action.AUDIT),
+    Check("webhooks", lambda o, lang: f"/{lang}/webhooks/", action=Action.WEBHOOKS),
     Check("api-tokens", lambda o, lang: f"/{lang}/accounts/api-tokens/"),
     Check(
         "api-token-revoke",

@@ -146,7 +146,7 @@ def _portal_models():
     """The portal's own models (their history copies take the same names)."""
     from django.apps import apps
 
-    for app in ("cases", "guidance", "portal"):
+    for app in ("cases", "guidance", "portal", "webhooks"):
         for model in apps.get_app_config(app).get_models():
             if not model.__name__.startswith("Historical"):
                 yield model
