@@ -27,6 +27,7 @@ class Action(models.TextChoices):
     SUSPEND = "suspend", _("suspend and reactivate subscriptions")
     MANAGE_USERS = "manage_users", _("invite and deactivate the partner's users")
     AUDIT = "audit", _("read and export the partner's audit trail")
+    SERVICE_LEVELS = "service_levels", _("set the partner's business hours and service-level targets")
 
 
 GA, UA, HA, BA, SA = (
@@ -51,6 +52,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Action.MANAGE_USERS: frozenset({GA, UA}),
     # Who signed in from where, who changed whose roles: for the partner's Global admins (an auditor asks).
     Action.AUDIT: frozenset({GA}),
+    # The business calendar and the targets to the partner's customers: the Global admin's settings.
+    Action.SERVICE_LEVELS: frozenset({GA}),
 }
 
 

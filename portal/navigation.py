@@ -19,6 +19,7 @@ class NavItem:
     staff_only: bool = False
     members_only: bool = False
     section: str = ""
+    action: str = ""  # the permission table's action a member needs to see it (cases/permissions.py)
 
 
 NAV_ITEMS = (
@@ -49,6 +50,14 @@ NAV_ITEMS = (
         section="team",
     ),
     NavItem(
+        _("Service levels"),
+        "cases:service_levels",
+        _("Your business hours, holidays and the targets you promise your customers."),
+        members_only=True,
+        section="service_levels",
+        action="service_levels",
+    ),
+    NavItem(
         _("Admin"),
         "admin:index",
         _("Manage partners, users and guidance translations."),
@@ -56,6 +65,14 @@ NAV_ITEMS = (
         section="admin",
     ),
 )
+
+
+def _member_may(user, action: str) -> bool:
+    from cases.access import membership_or_none
+    from cases.permissions import roles_allow
+
+    membership = membership_or_none(user)
+    return membership is not None and roles_allow(membership.roles, action)
 
 
 def is_member(user) -> bool:
@@ -74,6 +91,8 @@ def nav_for(request: HttpRequest) -> list[dict[str, object]]:
     entries = []
     for item in NAV_ITEMS:
         if (item.staff_only and not is_staff) or (item.members_only and not member):
+            continue
+        if item.action and not _member_may(user, item.action):
             continue
         url = url_for(item.url_name)
         if url is None:

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from cases import services
-from cases.models import Case, CaseEvent, Membership, Status, SubscriptionStatus
+from cases.models import Case, CaseEvent, Membership, ServiceLevel, Status, SubscriptionStatus
 from cases.permissions import PERMISSIONS, Action, Role, allowed_actions, roles_allow
 from tests.cast import open_dispute
 
@@ -100,6 +100,15 @@ def attempt_manage_users(client, case, setup, customer, subscription):
     return response.status_code, Membership.objects.filter(user__email="new.person@contoso.example").exists()
 
 
+def attempt_service_levels(client, case, setup, customer, subscription):
+    data = {"time_zone": "Europe/Berlin", "holiday_country": "DE", "hours_0": "09:00-17:00"}
+    data.update(
+        {f"{kind}_{sev}": "60" for kind in ("first_response", "resolution", "escalation") for sev in "abc"}
+    )
+    response = client.post(reverse("cases:service_levels"), data)
+    return response.status_code, ServiceLevel.objects.filter(time_zone="Europe/Berlin").exists()
+
+
 ATTEMPTS = {
     Action.VIEW: attempt_view,
     Action.OPEN: attempt_open,
@@ -111,6 +120,7 @@ ATTEMPTS = {
     Action.SUSPEND: attempt_suspend,
     Action.MANAGE_USERS: attempt_manage_users,
     Action.AUDIT: attempt_audit,
+    Action.SERVICE_LEVELS: attempt_service_levels,
 }
 
 
@@ -148,7 +158,11 @@ def test_several_roles_combine() -> None:
     roles = [Role.SALES_AGENT, Role.BILLING_ADMIN]
     assert roles_allow(roles, Action.ESCALATE) and roles_allow(roles, Action.SUSPEND)
     assert not roles_allow(roles, Action.MANAGE_USERS)
-    assert allowed_actions(roles) == frozenset(Action.values) - {Action.MANAGE_USERS, Action.AUDIT}
+    assert allowed_actions(roles) == frozenset(Action.values) - {
+        Action.MANAGE_USERS,
+        Action.AUDIT,
+        Action.SERVICE_LEVELS,
+    }
 
 
 def test_deactivated_user_can_do_nothing(client, helpdesk_agent, global_admin, case) -> None:
