@@ -78,7 +78,7 @@ from cases.models import (
 )
 from cases.paging import CaseRowsPaginator
 from cases.permissions import Action, Role, allowed_actions
-from cases.servicelevels import public_holidays_ahead
+from cases.servicelevels import CLOCK_EVENT_KINDS, public_holidays_ahead, read_clock
 from cases.tokens import AnswerLinkError, read_token
 from cases.uploads import download_response
 from portal import audit
@@ -264,7 +264,10 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
     # Only the answers to the resolution the case shows; earlier rounds' answers stay on the timeline.
     current = [answer for answer in answers if answer.notification.round == case.resolution_round]
     events = _timeline(list(case.events.select_related("actor")), answers)
+    # Whether the escalation target still owes its response, from the timeline already read (no query).
+    clock = read_clock(case, [event for event in events if event.kind in CLOCK_EVENT_KINDS])
     return {
+        "escalation_waiting": case.status == Status.ESCALATED and clock.escalation_answered_at is None,
         "case": case,
         "events": events,
         "attachments": case.attachments.all(),

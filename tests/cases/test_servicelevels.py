@@ -13,7 +13,7 @@ from django.utils import timezone
 from cases import servicelevels, services, tasks
 from cases.emails import build_notification_email
 from cases.models import Case, CaseEvent, EventKind, Notification, ServiceLevel, Status
-from tests.cast import open_dispute
+from tests.cast import force_login_with_code, open_dispute
 
 pytestmark = pytest.mark.django_db
 
@@ -382,3 +382,38 @@ def test_the_backfill_command_fills_in_older_cases(helpdesk_agent, customer) -> 
     assert not Case.objects.filter(resolution_due_at__isnull=True).exists()
     open_case.refresh_from_db()
     assert open_case.next_due_at == open_case.first_response_due_at
+
+
+def test_the_escalation_shows_its_response_due_until_the_target_answers(client, helpdesk_agent, case) -> None:
+    """Past its due time the escalation is flagged; once the target has asked for information, it is not."""
+    case = services.case_start(case=case, actor=helpdesk_agent)
+    case = services.case_escalate(case=case, actor=helpdesk_agent, support_vehicle="commercial", severity="B")
+    assert case.escalation_response_due_at is not None
+    Case.objects.filter(pk=case.pk).update(
+        escalation_response_due_at=timezone.now() - datetime.timedelta(hours=1)
+    )
+    client.force_login(helpdesk_agent.user)
+    assert "past the response target" in client.get(case.get_absolute_url()).content.decode()
+    case = services.case_request_info(case=case, actor=helpdesk_agent)
+    case = services.case_provide_info(case=case, actor=helpdesk_agent)
+    Case.objects.filter(pk=case.pk).update(
+        escalation_response_due_at=timezone.now() - datetime.timedelta(hours=1)
+    )
+    html = client.get(case.get_absolute_url()).content.decode()
+    assert 'data-testid="escalation-response-due"' in html
+    assert "past the response target" not in html
+
+
+def test_staff_set_a_partners_service_level_in_admin(
+    client, staff, helpdesk_agent, customer, eager_tasks, django_capture_on_commit_callbacks
+) -> None:
+    """Django admin uses the same form; saving recomputes the partner's open cases."""
+    case = open_dispute(helpdesk_agent, customer, severity="B")
+    force_login_with_code(client, staff)
+    data = settings_data(partner=str(helpdesk_agent.partner.pk), hours_0="00:00-24:00", first_response_b="30")
+    data.update({f"hours_{day}": "00:00-24:00" for day in range(7)})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/en/admin/cases/servicelevel/add/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    case.refresh_from_db()
+    assert case.first_response_due_at == case.created_at + datetime.timedelta(minutes=30)
