@@ -222,6 +222,16 @@ def _case_rows(partner, customers, members, count: int, rng: random.Random, now)
                 "updated_at": resolved_at
                 or min(now, created + datetime.timedelta(minutes=rng.randint(1, 600))),
                 "first_response_due": created + datetime.timedelta(hours={"A": 2, "B": 4, "C": 8}[severity]),
+                # Service-level due times as the portal stores them (on the wall clock here: the bench needs
+                # their spread, not a calendar); next_due_at only while a target runs.
+                "first_response_due_at": created
+                + datetime.timedelta(hours={"A": 2, "B": 4, "C": 8}[severity]),
+                "resolution_due_at": created
+                + datetime.timedelta(hours={"A": 8, "B": 72, "C": 120}[severity]),
+                "next_due_at": None
+                if resolved
+                else created
+                + datetime.timedelta(hours={"A": 2, "B": 4, "C": 8}[severity] if status == "new" else 72),
                 "first_response_at": None if status == "new" else created + datetime.timedelta(hours=1),
                 "escalation_target": "microsoft" if escalated else "",
                 "support_vehicle": "commercial" if escalated else "",

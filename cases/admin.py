@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from cases import services
+from cases.forms import ServiceLevelForm
 from cases.models import (
     Case,
     CaseEvent,
@@ -16,6 +17,7 @@ from cases.models import (
     Membership,
     Notification,
     Partner,
+    ServiceLevel,
     Subscription,
 )
 from cases.permissions import Role
@@ -160,3 +162,33 @@ class InboundEmailAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(ServiceLevel)
+class ServiceLevelAdmin(admin.ModelAdmin):
+    """A partner's business calendar and targets, as its Global admin edits them; saving recomputes the due
+    times of the partner's open cases."""
+
+    form = ServiceLevelForm
+    list_display = ("partner", "time_zone", "holiday_country", "updated_at")
+    autocomplete_fields = ("partner",)
+    fieldsets = (
+        (None, {"fields": ("partner", "time_zone", "holiday_country")}),
+        (
+            _("Working hours"),
+            {"fields": (*(f"hours_{day}" for day in range(7)), "closed_days_text")},
+        ),
+        (
+            _("Targets in business minutes"),
+            {
+                "fields": tuple(
+                    f"{kind}_{severity}"
+                    for kind in ("first_response", "resolution", "escalation")
+                    for severity in "abc"
+                )
+            },
+        ),
+    )
+
+    def save_model(self, request, obj, form, change) -> None:
+        services.service_level_update(actor=None, level=obj)

@@ -264,6 +264,11 @@ class CaseDetailSerializer(CaseSerializer):
             "description",
             "first_response_due",
             "first_response_at",
+            "first_response_due_at",
+            "resolution_due_at",
+            "escalation_response_due_at",
+            "next_due_at",
+            "clock_paused_at",
             "support_vehicle",
             "escalation_severity",
             "escalated_at",
@@ -327,6 +332,15 @@ class TextField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """true or false in JSON, nothing else (DRF's BooleanField would take 0, 1, "yes")."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
 class CaseCreateSerializer(serializers.Serializer):
     customer = serializers.IntegerField()
     subscription = serializers.IntegerField(required=False, allow_null=True)
@@ -374,6 +388,13 @@ class ResolveSerializer(serializers.Serializer):
 
 class MessageSerializer(serializers.Serializer):
     message = TextField(max_length=10_000)
+
+
+class CustomerMessageSerializer(serializers.Serializer):
+    message = TextField(max_length=10_000)
+    wait_for_answer = StrictBooleanField(
+        default=False, help_text="Pause the service-level clock until the customer answers."
+    )
 
 
 class OptionalMessageSerializer(serializers.Serializer):
@@ -793,14 +814,19 @@ class CaseViewSet(
             "case's conversation, with the portal's own words in the customer's language. The customer's "
             "reply comes back to the case. Internal notes are `comments`."
         ),
-        request=MessageSerializer,
+        request=CustomerMessageSerializer,
         responses={201: OutgoingMessageSerializer, **_errors(400, 401, 403, 404, 409, 429)},
     )
     @action(detail=True, methods=["post"])
     def messages(self, request: Request, number: str) -> Response:
         case = self._case()
-        data = self._input(MessageSerializer)
-        event = services.case_message_customer(case=case, actor=self.membership(), message=data["message"])
+        data = self._input(CustomerMessageSerializer)
+        event = services.case_message_customer(
+            case=case,
+            actor=self.membership(),
+            message=data["message"],
+            wait_for_answer=data["wait_for_answer"],
+        )
         event.email = Notification.objects.get(pk=event.data["notification"])
         return Response(OutgoingMessageSerializer(event).data, status=status.HTTP_201_CREATED)
 

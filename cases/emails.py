@@ -124,6 +124,8 @@ def build_notification_email(notification: Any) -> EmailMultiAlternatives:
             context.update(_partner_message_context(notification))
         if notification.inbound_id is not None:
             context.update(_customer_message_context(notification))
+        if notification.kind in (NotificationKind.SLA_WARNING, NotificationKind.SLA_BREACH):
+            context.update(_service_level_context(notification))
         subject, text, html = _render(notification.kind, context)
     message = EmailMultiAlternatives(
         subject=subject,
@@ -172,3 +174,26 @@ def _partner_message_context(notification: Any) -> dict[str, Any]:
     )
     author = event.actor.get_full_name() if event is not None and event.actor is not None else ""
     return {"words": event.message if event is not None else "", "author": author}
+
+
+def _service_level_context(notification: Any) -> dict[str, Any]:
+    """Which target a service-level warning is about (its round says) and when it is due, in the partner's
+    time zone and the recipient's language."""
+    from zoneinfo import ZoneInfo
+
+    from babel.dates import format_datetime
+
+    from cases.models import ServiceLevel
+    from cases.servicelevels import TARGET_LABELS, target_of_round
+
+    case = notification.case
+    kind = target_of_round(notification.round)
+    due = {
+        "first_response": case.first_response_due_at,
+        "resolution": case.resolution_due_at,
+        "escalation": case.escalation_response_due_at,
+    }.get(kind)
+    level = ServiceLevel.for_partner(case.partner)
+    locale = translation.to_locale(notification.language)
+    when = format_datetime(due, "medium", tzinfo=ZoneInfo(level.time_zone), locale=locale) if due else "—"
+    return {"target": str(TARGET_LABELS[kind]), "due": f"{when} ({level.time_zone})"}

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.forms.utils import ErrorDict
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
@@ -28,6 +28,7 @@ from cases.models import (
     Customer,
     Outcome,
     Partner,
+    ServiceLevel,
     Severity,
     Status,
     Subscription,
@@ -412,6 +413,8 @@ class CaseFilterForm(forms.Form):
         "-updated": (("-updated_at", "-pk"), _("Recently updated")),
         "severity": (("severity", "-created_at", "-pk"), _("Severity")),
         "number": (("number",), _("Number")),
+        # The soonest running due time (index (partner, next_due_at)); cases with none running come last.
+        "due": ((F("next_due_at").asc(nulls_last=True), "pk"), _("Due soonest")),
     }
 
     q = forms.CharField(label=_("Search"), required=False, max_length=100)
@@ -427,6 +430,11 @@ class CaseFilterForm(forms.Form):
     assignee = forms.ModelChoiceField(label=_("Assignee"), required=False, queryset=None)
     escalated = forms.ChoiceField(
         label=_("Escalated"), required=False, choices=[("", _("Any")), ("yes", _("Yes")), ("no", _("No"))]
+    )
+    due = forms.ChoiceField(
+        label=_("Service level"),
+        required=False,
+        choices=[("", _("Any")), ("at_risk", _("At risk (due within the hour)")), ("past_due", _("Overdue"))],
     )
     sort = forms.ChoiceField(label=_("Sort"), required=False)
 
@@ -486,6 +494,11 @@ class NoteForm(forms.Form):
 class CustomerMessageForm(forms.Form):
     message = forms.CharField(
         label=_("Message to the customer"), widget=forms.Textarea(attrs={"rows": 4}), max_length=10_000
+    )
+    wait_for_answer = forms.BooleanField(
+        label=_("Wait for the customer's answer"),
+        required=False,
+        help_text=_("The service-level clock pauses until the customer answers."),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -604,3 +617,154 @@ class AuditFilterForm(forms.Form):
         if data["until"]:
             events = events.filter(created_at__date__lte=data["until"])
         return events
+
+
+# --- Service levels ---------------------------------------------------------------------------------------
+
+SHIFT_PATTERN = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def _minutes(hours: str, minutes: str) -> int:
+    return int(hours) * 60 + int(minutes)
+
+
+def parse_shifts(text: str) -> list[list[int]]:
+    """ "09:00-12:00, 13:00-18:00" as shifts in minutes after midnight; empty: a closed day."""
+    shifts: list[list[int]] = []
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        match = SHIFT_PATTERN.match(part)
+        if not match:
+            raise ValidationError(
+                _("Write hours as 09:00-12:00, 13:00-18:00 (%(part)s is not)."),
+                code="bad_shift",
+                params={"part": part},
+            )
+        start, end = _minutes(*match.groups()[:2]), _minutes(*match.groups()[2:])
+        if not (0 <= start < end <= 24 * 60) or int(match.group(2)) > 59 or int(match.group(4)) > 59:
+            raise ValidationError(
+                _("%(part)s does not start before it ends within the day."),
+                code="bad_shift",
+                params={"part": part},
+            )
+        if shifts and start < shifts[-1][1]:
+            raise ValidationError(_("Shifts must be in order and must not overlap."), code="overlap")
+        shifts.append([start, end])
+    return shifts
+
+
+def format_shifts(shifts: list[list[int]]) -> str:
+    return ", ".join(f"{s // 60:02d}:{s % 60:02d}-{e // 60:02d}:{e % 60:02d}" for s, e in shifts)
+
+
+def parse_closed_days(text: str) -> list[dict[str, str]]:
+    """One closed day a line: a date (YYYY-MM-DD), then its name if any."""
+    days: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        day, _sep, name = line.partition(" ")
+        try:
+            datetime.date.fromisoformat(day)
+        except ValueError:
+            raise ValidationError(
+                _("Line %(line)d: start with a date such as 2026-12-24."),
+                code="bad_date",
+                params={"line": number},
+            ) from None
+        days[day] = name.strip()[:100]
+    return [{"date": day, "name": name} for day, name in sorted(days.items())]
+
+
+def holiday_country_choices() -> list[tuple[str, str]]:
+    """The countries the holidays package knows, named in the reader's language."""
+    import holidays
+    from babel import Locale
+
+    locale = Locale.parse(translation.to_locale(translation.get_language() or "en"))
+    names = {code: locale.territories.get(code, code) for code in holidays.list_supported_countries()}
+    return [("", _("None")), *sorted(names.items(), key=lambda item: item[1])]
+
+
+def _hours(label: Any, help_text: Any = "") -> forms.CharField:
+    return forms.CharField(label=label, required=False, max_length=200, help_text=help_text)
+
+
+class ServiceLevelForm(forms.ModelForm):
+    """A partner's business calendar and targets: the Global admin's settings page and Django admin."""
+
+    hours_0 = _hours(_("Monday"), _("Working hours, e.g. 09:00-12:00, 13:00-18:00; empty: closed."))
+    hours_1 = _hours(_("Tuesday"))
+    hours_2 = _hours(_("Wednesday"))
+    hours_3 = _hours(_("Thursday"))
+    hours_4 = _hours(_("Friday"))
+    hours_5 = _hours(_("Saturday"))
+    hours_6 = _hours(_("Sunday"))
+
+    time_zone = forms.ChoiceField(label=_("Time zone"))
+    holiday_country = forms.ChoiceField(label=_("Public holidays of"), required=False)
+    closed_days_text = forms.CharField(
+        label=_("Closed days"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_(
+            "Your own closed days besides public holidays: one a line, a date and a name "
+            "(2026-12-24 Christmas Eve)."
+        ),
+    )
+
+    class Meta:
+        model = ServiceLevel
+        fields = (
+            "time_zone",
+            "holiday_country",
+            "first_response_a",
+            "first_response_b",
+            "first_response_c",
+            "resolution_a",
+            "resolution_b",
+            "resolution_c",
+            "escalation_a",
+            "escalation_b",
+            "escalation_c",
+        )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        import zoneinfo
+
+        self.fields["time_zone"].choices = [(zone, zone) for zone in sorted(zoneinfo.available_timezones())]
+        self.fields["holiday_country"].choices = holiday_country_choices()
+        shifts = self.instance.working_hours or {}
+        for day in range(7):
+            self.fields[f"hours_{day}"].initial = format_shifts(shifts.get(str(day), []))
+        self.fields["closed_days_text"].initial = "\n".join(
+            f"{day['date']} {day.get('name', '')}".strip() for day in self.instance.closed_days or []
+        )
+        for name in self.Meta.fields[2:]:
+            self.fields[name].widget.attrs.update({"min": 0, "step": 15})
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        hours: dict[str, list[list[int]]] = {}
+        for day in range(7):
+            try:
+                shifts = parse_shifts(cleaned.get(f"hours_{day}") or "")
+            except ValidationError as error:
+                self.add_error(f"hours_{day}", error)
+                continue
+            if shifts:
+                hours[str(day)] = shifts
+        if not hours and not any(self.has_error(f"hours_{day}") for day in range(7)):
+            self.add_error("hours_0", ValidationError(_("Give at least one working shift."), code="no_hours"))
+        self.instance.working_hours = hours
+        try:
+            self.instance.closed_days = parse_closed_days(cleaned.get("closed_days_text") or "")
+        except ValidationError as error:
+            self.add_error("closed_days_text", error)
+        return cleaned
+
+    def _post_clean(self) -> None:
+        # Bad working hours are told on the weekday fields; the model would only repeat it above the form.
+        if not any(self.has_error(f"hours_{day}") for day in range(7)):
+            super()._post_clean()

@@ -113,6 +113,127 @@ class Partner(models.Model):
         return "21vianet" if self.cloud == Cloud.VIANET else "global"
 
 
+# --- Service levels ---------------------------------------------------------------------------------
+
+WEEKDAYS = range(7)  # 0 Monday … 6 Sunday, as datetime.date.weekday()
+
+
+def default_working_hours() -> dict[str, list[list[int]]]:
+    """Monday to Friday, 09:00 to 17:00: shifts in minutes after local midnight, by weekday."""
+    return {str(day): [[9 * 60, 17 * 60]] for day in range(5)}
+
+
+# A partner's calendar before it sets its own: the time zone and public holidays its cloud suggests.
+CLOUD_CALENDARS = {
+    Cloud.GLOBAL: ("UTC", ""),
+    Cloud.US_GOVERNMENT: ("America/New_York", "US"),
+    Cloud.GERMANY: ("Europe/Berlin", "DE"),
+    Cloud.VIANET: ("Asia/Shanghai", "CN"),
+}
+
+# Targets in business minutes per severity; first response and escalation response follow the A/B/C table
+# (2, 4, 8 hours), resolution is the portal's own default (one, three and five working days of 8 hours).
+DEFAULT_TARGETS = {
+    "first_response": {"A": 120, "B": 240, "C": 480},
+    "resolution": {"A": 480, "B": 1440, "C": 2400},
+    "escalation": {"A": 120, "B": 240, "C": 480},
+}
+
+
+def validate_time_zone(value: str) -> None:
+    import zoneinfo
+
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(
+            _("%(value)s is not a time zone."), code="bad_time_zone", params={"value": value}
+        )
+
+
+def validate_holiday_country(value: str) -> None:
+    import holidays
+
+    if value and value not in holidays.list_supported_countries():
+        raise ValidationError(
+            _("There is no public holiday calendar for %(value)s."),
+            code="bad_country",
+            params={"value": value},
+        )
+
+
+class ServiceLevel(models.Model):
+    """A partner's business calendar (time zone, working hours, holidays, closed days) and its targets to its
+    customers on that calendar. A partner without one uses the defaults of its cloud (for_partner)."""
+
+    partner = models.OneToOneField(
+        Partner, on_delete=models.CASCADE, related_name="service_level", verbose_name=_("partner")
+    )
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default="UTC", validators=[validate_time_zone]
+    )
+    holiday_country = models.CharField(
+        _("public holidays of"),
+        max_length=3,
+        blank=True,
+        validators=[validate_holiday_country],
+        help_text=_("The country whose public holidays are closed days; none: no public holidays."),
+    )
+    # {"0": [[540, 720], [780, 1080]], …}: shifts per weekday (0 Monday) in minutes after local midnight.
+    working_hours = models.JSONField(_("working hours"), default=default_working_hours)
+    # [{"date": "2026-12-24", "name": "Christmas Eve"}, …]
+    closed_days = models.JSONField(_("closed days"), default=list, blank=True)
+    first_response_a = models.PositiveIntegerField(_("first response, severity A (minutes)"), default=120)
+    first_response_b = models.PositiveIntegerField(_("first response, severity B (minutes)"), default=240)
+    first_response_c = models.PositiveIntegerField(_("first response, severity C (minutes)"), default=480)
+    resolution_a = models.PositiveIntegerField(_("resolution, severity A (minutes)"), default=480)
+    resolution_b = models.PositiveIntegerField(_("resolution, severity B (minutes)"), default=1440)
+    resolution_c = models.PositiveIntegerField(_("resolution, severity C (minutes)"), default=2400)
+    escalation_a = models.PositiveIntegerField(_("escalation response, severity A (minutes)"), default=120)
+    escalation_b = models.PositiveIntegerField(_("escalation response, severity B (minutes)"), default=240)
+    escalation_c = models.PositiveIntegerField(_("escalation response, severity C (minutes)"), default=480)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("service level")
+        verbose_name_plural = _("service levels")
+
+    def __str__(self) -> str:
+        return str(self.partner)
+
+    @classmethod
+    def for_partner(cls, partner: Partner) -> ServiceLevel:
+        """The partner's saved service level, or (unsaved) the defaults of its cloud."""
+        try:
+            return partner.service_level
+        except cls.DoesNotExist:
+            time_zone, country = CLOUD_CALENDARS.get(partner.cloud, ("UTC", ""))
+            return cls(partner=partner, time_zone=time_zone, holiday_country=country)
+
+    def target(self, kind: str, severity: str) -> datetime.timedelta:
+        """A target (first_response, resolution or escalation) for a severity, in business time."""
+        return datetime.timedelta(minutes=getattr(self, f"{kind}_{severity.lower()}"))
+
+    def shifts(self) -> dict[int, tuple[tuple[int, int], ...]]:
+        return {
+            int(day): tuple((int(start), int(end)) for start, end in shifts)
+            for day, shifts in (self.working_hours or {}).items()
+        }
+
+    def own_closed_days(self) -> dict[datetime.date, str]:
+        return {
+            datetime.date.fromisoformat(day["date"]): day.get("name", "") for day in self.closed_days or []
+        }
+
+    def clean(self) -> None:
+        from cases.businesstime import Calendar, CalendarError
+
+        try:
+            Calendar(datetime.UTC, self.shifts())
+        except (CalendarError, TypeError, ValueError):
+            raise ValidationError(
+                {"working_hours": ValidationError(_("Give at least one working shift."), code="no_hours")}
+            ) from None
+
+
 class MembershipQuerySet(models.QuerySet["Membership"]):
     def for_partner(self, partner: Partner) -> MembershipQuerySet:
         return self.filter(partner=partner)
@@ -323,6 +444,9 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     Transition.REOPEN: (frozenset({Status.RESOLVED, Status.CLOSED}), Status.IN_PROGRESS),
 }
 
+# A running target due within this long counts as at risk (the dashboard, the case list's filter).
+AT_RISK_WITHIN = datetime.timedelta(hours=1)
+
 OPEN_STATUSES = frozenset({Status.NEW, Status.IN_PROGRESS, Status.ESCALATED, Status.INFO_REQUESTED})
 WITH_TARGET_STATUSES = frozenset({Status.ESCALATED, Status.INFO_REQUESTED})
 
@@ -355,10 +479,15 @@ class CaseQuerySet(models.QuerySet["Case"]):
     def waiting_on_partner(self) -> CaseQuerySet:
         return self.filter(status=Status.INFO_REQUESTED)
 
-    def response_at_risk(self, now: datetime.datetime | None = None) -> CaseQuerySet:
-        """Open cases still without a first response whose target is past or within the hour."""
+    def at_risk(self, now: datetime.datetime | None = None) -> CaseQuerySet:
+        """Cases with a running target (first response, resolution, escalation response) past or due within
+        the hour, by their stored due times (Case.next_due_at)."""
         now = now or timezone.now()
-        return self.filter(status=Status.NEW, first_response_due__lte=now + datetime.timedelta(hours=1))
+        return self.filter(next_due_at__lte=now + AT_RISK_WITHIN)
+
+    def past_due(self, now: datetime.datetime | None = None) -> CaseQuerySet:
+        """Cases with a running target already missed."""
+        return self.filter(next_due_at__lte=now or timezone.now())
 
     def resolved_since(self, since: datetime.datetime) -> CaseQuerySet:
         return self.filter(resolved_at__gte=since)
@@ -474,6 +603,19 @@ class Case(models.Model):
     )
     escalated_at = models.DateTimeField(_("escalated"), null=True, blank=True)
 
+    # Service levels on the partner's business calendar (cases/servicelevels.py keeps them): the due times of
+    # the targets, stored so that lists sort and filter by them; recomputed when the clock pauses or resumes,
+    # the severity, the calendar or the targets change.
+    first_response_due_at = models.DateTimeField(_("first response due"), null=True, blank=True)
+    resolution_due_at = models.DateTimeField(_("resolution due"), null=True, blank=True)
+    escalation_response_due_at = models.DateTimeField(_("escalation response due"), null=True, blank=True)
+    # The soonest due time of the targets still running (None: none runs: paused, resolved or closed).
+    next_due_at = models.DateTimeField(_("next due"), null=True, blank=True)
+    # When the clock stopped (waiting on the customer or on the partner's answer to the escalation target).
+    clock_paused_at = models.DateTimeField(_("clock paused"), null=True, blank=True)
+    # When the warnings task should look at the case next (75 % of a target, or its breach).
+    service_check_at = models.DateTimeField(_("next service-level check"), null=True, blank=True)
+
     # Resolution; each resolve starts a new round, so a case resolved again after a reopen notifies again.
     resolution_summary = models.TextField(_("resolution summary"), blank=True)
     outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices, blank=True)
@@ -516,6 +658,13 @@ class Case(models.Model):
             # Status filters and counts; with the due time, the dashboard's "response at risk" panel and count
             # read the few new cases due soonest straight from the index, already in order.
             models.Index(fields=["partner", "status", "first_response_due"], name="case_partner_status_due"),
+            # "At risk" on the dashboard and the list: the running due times, soonest first.
+            models.Index(fields=["partner", "next_due_at"], name="case_partner_next_due"),
+            models.Index(fields=["partner", "status", "next_due_at"], name="case_partner_status_next_due"),
+            models.Index(fields=["partner", "resolution_due_at"], name="case_partner_resolution_due"),
+            models.Index(fields=["partner", "first_response_due_at"], name="case_partner_response_due"),
+            # The warnings task reads the cases whose check has come.
+            models.Index(fields=["service_check_at"], name="case_service_check"),
             models.Index(fields=["partner", "-updated_at", "-id"], name="case_partner_updated_id"),
             models.Index(fields=["partner", "severity", "-created_at", "-id"], name="case_partner_severity"),
             models.Index(fields=["partner", "number"], name="case_partner_number"),
@@ -629,6 +778,7 @@ class EventKind(models.TextChoices):
     EDITED = "edited", _("Details edited")
     CUSTOMER_MESSAGE = "customer_message", _("Customer message")
     PARTNER_MESSAGE = "partner_message", _("Message to the customer")
+    CLOCK = "clock", _("Service-level clock")
 
 
 class CaseEvent(models.Model):
@@ -701,6 +851,9 @@ EVENT_TEXTS = {
     "reopened_by_email": _("The customer replied by e-mail: the case is back in the queue."),
     "follow_up_opened": _("The customer wrote about this closed case: follow-up case %(number)s opened."),
     "follow_up_of": _("Follow-up of case %(number)s, opened by the customer's e-mail."),
+    "clock_paused_customer": _("The service-level clock is paused: waiting on the customer's answer."),
+    "clock_paused_target": _("The service-level clock is paused: %(target)s asked for information."),
+    "clock_resumed": _("The service-level clock runs again."),
 }
 
 
@@ -768,6 +921,8 @@ class NotificationKind(models.TextChoices):
     FAILED = "failed", _("A notification failed")
     CUSTOMER_MESSAGE = "customer_message", _("The customer wrote about the case")
     PARTNER_MESSAGE = "partner_message", _("A partner user wrote to the customer")
+    SLA_WARNING = "sla_warning", _("A service-level target is near")
+    SLA_BREACH = "sla_breach", _("A service-level target was missed")
 
 
 class NotificationStatus(models.TextChoices):

@@ -28,6 +28,7 @@ class Action(models.TextChoices):
     MANAGE_USERS = "manage_users", _("invite and deactivate the partner's users")
     AUDIT = "audit", _("read and export the partner's audit trail")
     WEBHOOKS = "webhooks", _("register the partner's webhook endpoints")
+    SERVICE_LEVELS = "service_levels", _("set the partner's business hours and service-level targets")
 
 
 GA, UA, HA, BA, SA = (
@@ -55,6 +56,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Webhooks send the partner's case data to a URL outside the portal: like registering an app for Partner
     # Center's API, that is for Global admins (a User admin manages people, not where the data goes).
     Action.WEBHOOKS: frozenset({GA}),
+    # The business calendar and the targets to the partner's customers: the Global admin's settings.
+    Action.SERVICE_LEVELS: frozenset({GA}),
 }
 
 

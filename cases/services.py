@@ -23,6 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from cases import servicelevels
 from cases.emails import send_invitation
 from cases.models import (
     RESPONSE_TARGETS,
@@ -42,6 +43,7 @@ from cases.models import (
     NotificationStatus,
     Outcome,
     Partner,
+    ServiceLevel,
     Severity,
     Status,
     Subscription,
@@ -142,7 +144,20 @@ def _move(
         data={"transition": transition, **{k: v for k, v in data.items() if v not in (None, "")}},
     )
     webhooks.case_status_changed(case, event)
+    # Any move ends a wait (on the customer, or the target's on the partner); a request for information
+    # starts one.
+    servicelevels.clock_resume(case, actor=event.actor)
+    if target == Status.INFO_REQUESTED:
+        with translation.override("en"):  # a value of the event's words, kept in English like its message
+            target_name = case.get_escalation_target_display()
+        servicelevels.clock_pause(case, reason="target", actor=event.actor, target=target_name)
     return event
+
+
+def _save_timed(case: Case) -> None:
+    """Save a case whose clock, status or targets moved, with its due times recomputed."""
+    servicelevels.refresh_due_times(case)
+    case.save()
 
 
 def available_transitions(case: Case, membership: Membership) -> list[str]:
@@ -208,6 +223,7 @@ def case_create(
             case.assignee = assignee
         case.full_clean(exclude=["number"])
         case.number = _allocate_number(actor.partner)
+        servicelevels.refresh_due_times(case, clock=servicelevels.Clock([], None), sent=set())
         case.save()
         _event(case, actor, EventKind.CREATED, category=category, severity=severity)
         webhooks.case_created(case, actor)
@@ -320,7 +336,7 @@ def case_start(*, case: Case, actor: Membership) -> Case:
     case.first_response_at = case.first_response_at or timezone.now()
     if case.assignee_id is None:
         case.assignee = actor.user
-    case.save()
+    _save_timed(case)
     return case
 
 
@@ -365,7 +381,7 @@ def case_escalate(
     case.escalation_contact_email = partner.support_contact_email
     case.escalation_contact_phone = partner.support_contact_phone
     case.escalated_at = timezone.now()
-    case.save()
+    _save_timed(case)
     webhooks.case_escalated(case, actor)
     return case
 
@@ -392,7 +408,7 @@ def case_request_info(*, case: Case, actor: Membership, message: str = "") -> Ca
     _authorize(actor, Action.ESCALATE, case.partner)
     case = _locked(case)
     _move(case, actor, Transition.REQUEST_INFO, message=message.strip())
-    case.save()
+    _save_timed(case)
     return case
 
 
@@ -402,7 +418,7 @@ def case_provide_info(*, case: Case, actor: Membership, message: str = "") -> Ca
     _authorize(actor, Action.ESCALATE, case.partner)
     case = _locked(case)
     _move(case, actor, Transition.PROVIDE_INFO, message=message.strip())
-    case.save()
+    _save_timed(case)
     return case
 
 
@@ -460,7 +476,7 @@ def case_resolve(
     case.resolved_by = actor.user
     case.loop_closed_at = None
     case.first_response_at = case.first_response_at or now
-    case.save()
+    _save_timed(case)
     notification = _notify(
         case,
         kind=NotificationKind.RESOLUTION,
@@ -507,7 +523,7 @@ def case_close(*, case: Case, actor: Membership) -> Case:
         )
     _move(case, actor, Transition.CLOSE)
     case.closed_at = timezone.now()
-    case.save()
+    _save_timed(case)
     return case
 
 
@@ -522,7 +538,7 @@ def case_reopen(*, case: Case, actor: Membership, reason: str) -> Case:
     _move(case, actor, Transition.REOPEN, message=reason.strip())
     case.closed_at = None
     case.loop_closed_at = None
-    case.save()
+    _save_timed(case)
     return case
 
 
@@ -540,9 +556,12 @@ def case_comment(*, case: Case, actor: Membership, message: str) -> CaseEvent:
 
 
 @transaction.atomic
-def case_message_customer(*, case: Case, actor: Membership, message: str) -> CaseEvent:
+def case_message_customer(
+    *, case: Case, actor: Membership, message: str, wait_for_answer: bool = False
+) -> CaseEvent:
     """Write to the customer from the case: an outgoing message on the timeline and its e-mail in the outbox,
-    to the billing contact in the customer's language, threaded into the case's conversation."""
+    to the billing contact in the customer's language, threaded into the case's conversation. With
+    wait_for_answer, the service-level clock pauses until the customer answers (or the case moves on)."""
     _authorize(actor, Action.COMMENT, case.partner)
     case = _locked(case)
     message = message.strip()
@@ -571,6 +590,9 @@ def case_message_customer(*, case: Case, actor: Membership, message: str) -> Cas
     )
     event.data["notification"] = notification.pk
     event.save(update_fields=["data"])
+    if wait_for_answer and case.is_open and case.status != Status.INFO_REQUESTED:
+        servicelevels.clock_pause(case, reason="customer", actor=actor.user)
+        _save_timed(case)
     return event
 
 
@@ -1082,7 +1104,7 @@ def customer_answer(
                 **event_says("loop_closed"),
             )
             case.closed_at = timezone.now()
-        case.save()
+        _save_timed(case)
     else:
         _reopen_for_customer(case, message=comment.strip())
         recipient, language = _partner_recipient(case)
@@ -1096,7 +1118,7 @@ def _reopen_for_customer(case: Case, *, message: str = "", **data: Any) -> None:
     _move(case, None, Transition.REOPEN, message=message, **data)
     case.closed_at = None
     case.loop_closed_at = None
-    case.save()
+    _save_timed(case)
 
 
 # --- The customer's e-mail (cases/inbound.py stores and threads it; this is what it does to the case) -----
@@ -1136,6 +1158,9 @@ def case_customer_message(
         webhooks.customer_answered(case, channel="email", message=inbound.reply or inbound.text)
         if case.status == Status.RESOLVED:
             _reopen_for_customer(case, **event_says("reopened_by_email"), inbound=inbound.pk)
+        elif case.clock_paused_at is not None and case.status != Status.INFO_REQUESTED:
+            servicelevels.clock_resume(case)  # the customer answered: the wait on them is over
+            _save_timed(case)
         else:
             case.save(update_fields=["updated_at"])
         refused = [_email_evidence(case, inbound, upload, stored) for upload in attachments]
@@ -1184,6 +1209,7 @@ def _follow_up(closed: Case, inbound: InboundEmail) -> Case:
     )
     case.full_clean(exclude=["number"])
     case.number = _allocate_number(closed.partner)
+    servicelevels.refresh_due_times(case, clock=servicelevels.Clock([], None), sent=set())
     case.save()
     _event(
         case,
@@ -1225,3 +1251,87 @@ def _email_evidence(
     attachment.save()
     _event(case, None, EventKind.ATTACHMENT, message=name, attachment=attachment.pk, inbound=inbound.pk)
     return None
+
+
+# --- Service levels: warnings before and at a breach (cases/servicelevels.py keeps the due times) -----------
+
+
+def service_checks_due(*, now: datetime.datetime | None = None, limit: int = 500) -> list[int]:
+    """Ids of the cases whose next service-level check has come (index case_service_check)."""
+    return list(
+        Case.objects.filter(service_check_at__lte=now or timezone.now())
+        .order_by("service_check_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+@transaction.atomic
+def case_check_service_levels(*, case_id: int, now: datetime.datetime | None = None) -> list[Notification]:
+    """Warn the assignee (or the partner's support contact) of each running target of the case at 75 % of its
+    time and at its breach, once per threshold, in their working hours unless the severity is A; then set the
+    next check. Safe to run twice: a threshold already told is not told again."""
+    now = now or timezone.now()
+    case = (
+        Case.objects.select_for_update(of=("self",))
+        .select_related("partner", "assignee")
+        .filter(pk=case_id)
+        .first()
+    )
+    if case is None:
+        return []
+    level = ServiceLevel.for_partner(case.partner)
+    calendar = servicelevels.calendar_for(level)
+    clock = servicelevels.read_clock(case)
+    sent = servicelevels.sent_warnings(case)
+    owed: list[tuple[str, int]] = []
+    for target in servicelevels.targets(case, level, clock):
+        if not target.running:
+            continue
+        round_ = servicelevels.warning_round(case, target.kind)
+        if (NotificationKind.SLA_BREACH, round_) in sent:
+            continue
+        due = target.due(calendar, clock.pauses)
+        warn = target.due(calendar, clock.pauses, servicelevels.WARN_AT)
+        if due is not None and due <= now:
+            owed.append((NotificationKind.SLA_BREACH, round_))
+        elif warn is not None and warn <= now and (NotificationKind.SLA_WARNING, round_) not in sent:
+            owed.append((NotificationKind.SLA_WARNING, round_))
+    fields = servicelevels.refresh_due_times(case, level=level, calendar=calendar, clock=clock, sent=sent)
+    if owed and case.severity != Severity.A and not servicelevels.is_working_time(level, now):
+        # Outside the partner's working hours: the warnings wait for the next opening.
+        case.service_check_at = servicelevels.next_working_time(level, now)
+        case.save(update_fields=fields)
+        return []
+    recipient, language = _partner_recipient(case)
+    notifications = [
+        _notify(case, kind=kind, recipient=recipient, language=language, round=round_)
+        for kind, round_ in owed
+    ]
+    fields = servicelevels.refresh_due_times(
+        case, level=level, calendar=calendar, clock=clock, sent=sent | set(owed)
+    )
+    case.save(update_fields=fields)
+    return notifications
+
+
+@transaction.atomic
+def service_level_update(*, actor: Membership | None, level: ServiceLevel) -> ServiceLevel:
+    """Save a partner's calendar and targets (from its Global admin's settings page, or staff in admin) and
+    recompute the due times of its open cases after commit."""
+    if actor is not None:
+        _authorize(actor, Action.SERVICE_LEVELS, level.partner)
+    level.full_clean()
+    level.save()
+    partner_id = level.partner_id
+    transaction.on_commit(lambda: _refresh_partner_later(partner_id))
+    return level
+
+
+def _refresh_partner_later(partner_id: int) -> None:
+    from cases.tasks import refresh_partner_due_times
+
+    try:
+        refresh_partner_due_times.delay(partner_id)
+    except Exception:  # broker unreachable: recompute now rather than leave stale due times
+        logger.warning("could not queue the due-time refresh of partner %s; running it here", partner_id)
+        servicelevels.partner_refresh_due_times(partner=Partner.objects.get(pk=partner_id))

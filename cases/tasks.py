@@ -211,3 +211,28 @@ def poll_inbound_mailbox() -> dict[str, int] | None:
     if any(counts.values()):
         logger.info("imap poll: %s", ", ".join(f"{n} {what}" for what, n in counts.items() if n))
     return counts
+
+
+# --- Service levels -----------------------------------------------------------------------------------
+
+
+@shared_task(ignore_result=True)
+def check_service_levels() -> int:
+    """Warn of the service-level targets at 75 % and at breach (a beat task); how many notices were written.
+    Each case is checked in its own locked transaction, so two runs side by side tell nothing twice."""
+    written = 0
+    for case_id in services.service_checks_due():
+        written += len(services.case_check_service_levels(case_id=case_id))
+    if written:
+        logger.info("service levels: %d warning(s) written", written)
+    return written
+
+
+@shared_task(ignore_result=True)
+def refresh_partner_due_times(partner_id: int) -> int:
+    """Recompute a partner's open cases' due times after its calendar or targets changed."""
+    from cases.models import Partner
+    from cases.servicelevels import partner_refresh_due_times
+
+    partner = Partner.objects.filter(pk=partner_id).first()
+    return partner_refresh_due_times(partner=partner) if partner is not None else 0

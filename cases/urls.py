@@ -31,6 +31,7 @@ urlpatterns = [
         name="subscription",
     ),
     path("team/", views.team, name="team"),
+    path("service-levels/", views.service_levels, name="service_levels"),
     path("team/audit/", views.audit_trail, name="audit"),
     path("team/audit/export/", views.audit_export, name="audit_export"),
     path("team/<id:pk>/", views.member_update, name="member"),

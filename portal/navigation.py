@@ -58,6 +58,14 @@ NAV_ITEMS = (
         action="webhooks",
     ),
     NavItem(
+        _("Service levels"),
+        "cases:service_levels",
+        _("Your business hours, holidays and the targets you promise your customers."),
+        members_only=True,
+        section="service_levels",
+        action="service_levels",
+    ),
+    NavItem(
         _("Admin"),
         "admin:index",
         _("Manage partners, users and guidance translations."),
@@ -67,19 +75,19 @@ NAV_ITEMS = (
 )
 
 
-def is_member(user) -> bool:
-    """Whether the signed-in user belongs to a partner (the membership is then kept on the user)."""
-    from cases.access import membership_or_none  # the cases app builds on portal, not the other way
-
-    return membership_or_none(user) is not None
-
-
-def _allows(user, action: str) -> bool:
+def _member_may(user, action: str) -> bool:
     from cases.access import membership_or_none
     from cases.permissions import roles_allow
 
     membership = membership_or_none(user)
     return membership is not None and roles_allow(membership.roles, action)
+
+
+def is_member(user) -> bool:
+    """Whether the signed-in user belongs to a partner (the membership is then kept on the user)."""
+    from cases.access import membership_or_none  # the cases app builds on portal, not the other way
+
+    return membership_or_none(user) is not None
 
 
 def nav_for(request: HttpRequest) -> list[dict[str, object]]:
@@ -92,7 +100,7 @@ def nav_for(request: HttpRequest) -> list[dict[str, object]]:
     for item in NAV_ITEMS:
         if (item.staff_only and not is_staff) or (item.members_only and not member):
             continue
-        if item.action and not _allows(user, item.action):
+        if item.action and not _member_may(user, item.action):
             continue
         url = url_for(item.url_name)
         if url is None:

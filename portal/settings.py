@@ -332,6 +332,9 @@ INBOUND_IMAP_POLL_SECONDS = env.int("INBOUND_IMAP_POLL_SECONDS", 60, minimum=1)
 INBOUND_IMAP_BATCH = env.int("INBOUND_IMAP_BATCH", 50, minimum=1)
 INBOUND_IMAP_TIMEOUT = env.int("INBOUND_IMAP_TIMEOUT", 30, minimum=1)
 
+# How often the beat looks for cases at 75 % of a service-level target or past it.
+SERVICE_LEVEL_CHECK_SECONDS = env.int("SERVICE_LEVEL_CHECK_SECONDS", 300, minimum=10)
+
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "sweep-notifications": {
         "task": "cases.tasks.sweep_notifications",
@@ -340,6 +343,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "prune-audit-trail": {"task": "portal.tasks.prune_audit", "schedule": 24 * 60 * 60.0},
     "sweep-webhooks": {"task": "webhooks.tasks.sweep_deliveries", "schedule": float(WEBHOOK_SWEEP_SECONDS)},
     "prune-webhook-deliveries": {"task": "webhooks.tasks.prune_deliveries", "schedule": 24 * 60 * 60.0},
+    # Warnings at 75 % of a service-level target and at its breach (cases/servicelevels.py).
+    "check-service-levels": {
+        "task": "cases.tasks.check_service_levels",
+        "schedule": float(SERVICE_LEVEL_CHECK_SECONDS),
+        "options": {"expires": float(SERVICE_LEVEL_CHECK_SECONDS)},
+    },
 }
 if INBOUND_IMAP_URL:
     CELERY_BEAT_SCHEDULE["poll-inbound-mailbox"] = {

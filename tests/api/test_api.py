@@ -419,6 +419,7 @@ def test_every_api_action_of_the_table_and_of_the_viewsets_has_an_endpoint() -> 
     assert {e.action for e in ENDPOINTS.values()} == set(Action.values) - {
         Action.SUSPEND,
         Action.MANAGE_USERS,
+        Action.SERVICE_LEVELS,  # a settings page of the portal, not an API resource
     }
     extra = {f"case.{a.__name__}" for a in CaseViewSet.get_extra_actions()}
     standard = {"case.list", "case.retrieve", "case.create", "case.partial_update"}
@@ -1272,3 +1273,31 @@ def test_amounts_are_written_with_the_currencys_minor_units(
     assert client.get(f"{API}/cases/{number}/").json()["credit_amount"] == (
         "50.00" if currency in ("USD", "EUR") else "50" if currency == "JPY" else "50.000"
     )
+
+
+def test_a_message_can_pause_the_clock_and_the_case_shows_its_due_times(helpdesk_agent, case) -> None:
+    """wait_for_answer pauses the service-level clock; the case's detail carries the stored due times."""
+    client = token_client(helpdesk_agent)
+    response = client.post(
+        case_url(case, "messages/"), {"message": "Which seats?", "wait_for_answer": True}, format="json"
+    )
+    assert response.status_code == 201
+    detail = client.get(case_url(case)).json()
+    assert detail["clock_paused_at"] is not None
+    assert detail["next_due_at"] is None
+    case = services.case_start(case=case, actor=helpdesk_agent)
+    detail = client.get(case_url(case)).json()
+    assert detail["clock_paused_at"] is None
+    assert detail["first_response_due_at"] and detail["resolution_due_at"]
+    assert detail["escalation_response_due_at"] is None
+
+
+@pytest.mark.parametrize("value", [0, 1, "true", None])
+def test_wait_for_answer_takes_only_a_json_boolean(helpdesk_agent, case, value) -> None:
+    """Anything but true or false is a 400 naming the field, and nothing is sent."""
+    response = token_client(helpdesk_agent).post(
+        case_url(case, "messages/"), {"message": "Which seats?", "wait_for_answer": value}, format="json"
+    )
+    assert response.status_code == 400
+    assert "wait_for_answer" in response.json()["error"]["fields"]
+    assert not case.notifications.exists()

@@ -251,6 +251,7 @@ ROUTES: dict[str, Route] = {
     "customer_search": Route("GET", shows=lambda w: w.customer.company_name),
     "team": Route("GET", shows=lambda w: w.member.user.email),
     "audit": Route("GET", shows=lambda w: w.member.user.email),
+    "service_levels": Route("GET", shows=lambda w: w.partner.name),
     "audit_export": Route("GET", shows=lambda w: w.member.user.email),
     # Pages and actions on one object.
     "detail": Route("GET", _case_probes({})),
@@ -464,7 +465,8 @@ def test_pages_without_objects_show_no_fabrikam_data(
         assert [text for text in forbidden if text in content] == [], url
         checked.append(name)
     assert sorted(checked) == [
-        "audit", "audit_export", "create", "customer_search", "customers", "dashboard", "list", "team"
+        "audit", "audit_export", "create", "customer_search", "customers", "dashboard", "list",
+        "service_levels", "team",
     ]  # fmt: skip
 
 

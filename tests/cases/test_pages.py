@@ -25,7 +25,7 @@ def numbers(response) -> list[str]:
 def test_dashboard_counts_what_needs_attention(client, helpdesk_agent, billing_admin, customer) -> None:
     """Open, escalated, waiting on the partner, at-risk and resolved-this-week counts come from the cases."""
     new = open_dispute(helpdesk_agent, customer, severity="A")
-    Case.objects.filter(pk=new.pk).update(first_response_due=timezone.now() - datetime.timedelta(minutes=5))
+    Case.objects.filter(pk=new.pk).update(next_due_at=timezone.now() - datetime.timedelta(minutes=5))
     escalated = services.case_start(case=open_dispute(helpdesk_agent, customer), actor=helpdesk_agent)
     services.case_escalate(case=escalated, actor=helpdesk_agent, support_vehicle="commercial", severity="B")
     waiting = services.case_start(case=open_dispute(helpdesk_agent, customer), actor=helpdesk_agent)
@@ -242,11 +242,16 @@ def test_roles_can_be_changed(client, global_admin, sales_agent) -> None:
     assert sales_agent.roles == ["billing_admin"]
 
 
-def test_navigation_shows_partner_sections_to_members_only(client, helpdesk_agent, staff) -> None:
+def test_navigation_shows_partner_sections_to_members_only(
+    client, helpdesk_agent, global_admin, staff
+) -> None:
     """Members see Cases, Customers and Team; staff without a partner see Admin instead."""
     client.force_login(helpdesk_agent.user)
     labels = [item["label"] for item in client.get("/en/").context["nav_items"]]
     assert [str(label) for label in labels] == ["Guidance", "Cases", "Customers", "Team"]
+    client.force_login(global_admin.user)  # the Global admin also sets the service levels
+    labels = [str(item["label"]) for item in client.get("/en/").context["nav_items"]]
+    assert labels == ["Guidance", "Cases", "Customers", "Team", "Service levels"]
     client.force_login(staff)
     labels = [str(item["label"]) for item in client.get("/en/").context["nav_items"]]
     assert labels == ["Guidance", "Cases", "Admin"]

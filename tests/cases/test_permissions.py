@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from cases import services
-from cases.models import Case, CaseEvent, Membership, Status, SubscriptionStatus
+from cases.models import Case, CaseEvent, Membership, ServiceLevel, Status, SubscriptionStatus
 from cases.permissions import PERMISSIONS, Action, Role, allowed_actions, roles_allow
 from tests.cast import open_dispute
 
@@ -109,6 +109,15 @@ def attempt_webhooks(client, case, setup, customer, subscription):
     return response.status_code, WebhookEndpoint.objects.filter(partner=case.partner).exists()
 
 
+def attempt_service_levels(client, case, setup, customer, subscription):
+    data = {"time_zone": "Europe/Berlin", "holiday_country": "DE", "hours_0": "09:00-17:00"}
+    data.update(
+        {f"{kind}_{sev}": "60" for kind in ("first_response", "resolution", "escalation") for sev in "abc"}
+    )
+    response = client.post(reverse("cases:service_levels"), data)
+    return response.status_code, ServiceLevel.objects.filter(time_zone="Europe/Berlin").exists()
+
+
 ATTEMPTS = {
     Action.VIEW: attempt_view,
     Action.OPEN: attempt_open,
@@ -121,6 +130,7 @@ ATTEMPTS = {
     Action.MANAGE_USERS: attempt_manage_users,
     Action.AUDIT: attempt_audit,
     Action.WEBHOOKS: attempt_webhooks,
+    Action.SERVICE_LEVELS: attempt_service_levels,
 }
 
 
@@ -162,6 +172,7 @@ def test_several_roles_combine() -> None:
         Action.MANAGE_USERS,
         Action.AUDIT,
         Action.WEBHOOKS,
+        Action.SERVICE_LEVELS,
     }
 
 

@@ -18,6 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from cases.models import (
+    OPEN_STATUSES,
     Case,
     Category,
     Customer,
@@ -49,6 +50,9 @@ CASE_LIST_QUERIES = {
     "?page=2": SIGNED_IN + 3,
     "?escalated=yes": SIGNED_IN + 3,
     "?customer={customer}&assignee={assignee}&sort=-updated": SIGNED_IN + 5,
+    # The service-level filter and sort read the stored due times (index (partner, next_due_at)).
+    "?due=at_risk&sort=due": SIGNED_IN + 3,
+    "?sort=due": SIGNED_IN + 3,
 }
 # The open-case counts (one index-only read), "resolved this week" (another), the satisfaction average and
 # the two panels.
@@ -96,6 +100,10 @@ class Book:
                     created_by=self.users[i % len(self.users)],
                     created_at=created,
                     first_response_due=created + datetime.timedelta(hours=2 + i % 7),
+                    # Some open cases past their due time, some close to it, the rest later.
+                    next_due_at=created + datetime.timedelta(hours=i % 7 - 3)
+                    if status in OPEN_STATUSES
+                    else None,
                     escalation_target=EscalationTarget.MICROSOFT if escalated else "",
                     support_vehicle=SupportVehicle.COMMERCIAL if escalated else "",
                     escalated_at=created if escalated else None,
@@ -292,6 +300,15 @@ def test_case_detail_query_count_does_not_grow(client, book, django_assert_num_q
     with django_assert_num_queries(CASE_DETAIL_QUERIES):
         response = client.get(url)
     assert response.content.decode().count("timeline__event--comment") == 20
+
+
+def test_service_levels_page_query_count(client, book, django_assert_num_queries) -> None:
+    """The service-levels settings page reads the partner's saved settings and nothing more."""
+    url = "/en/service-levels/"
+    signed_in(client, book, url)
+    with django_assert_num_queries(SIGNED_IN + 1):
+        response = client.get(url)
+    assert response.context["form"]["time_zone"].value() == "UTC"
 
 
 def test_api_case_list_query_count_does_not_grow(book, django_assert_num_queries) -> None:

@@ -17,6 +17,7 @@ from cases.models import (
     EventKind,
     Notification,
     NotificationKind,
+    ServiceLevel,
     Status,
     Transition,
 )
@@ -109,10 +110,14 @@ def test_case_numbers_are_per_partner_and_sequential(
 
 
 def test_new_case_gets_its_response_target_from_severity(helpdesk_agent, customer) -> None:
-    """Severity A, B and C give first-response targets of 2, 4 and 8 hours."""
+    """Severity A, B and C give first-response targets of 2, 4 and 8 hours (here round the clock)."""
+    ServiceLevel.objects.create(
+        partner=helpdesk_agent.partner, working_hours={str(day): [[0, 1440]] for day in range(7)}
+    )
     for severity, hours in (("A", 2), ("B", 4), ("C", 8)):
         case = open_dispute(helpdesk_agent, customer, severity=severity)
-        assert case.first_response_due - case.created_at == datetime.timedelta(hours=hours)
+        assert case.first_response_due_at - case.created_at == datetime.timedelta(hours=hours)
+        assert case.first_response_due == case.first_response_due_at
     created = CaseEvent.objects.filter(kind=EventKind.CREATED).first()
     assert created.actor == helpdesk_agent.user
 
