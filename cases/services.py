@@ -206,7 +206,7 @@ def case_create(
         case.external_reference = _free_external_reference(actor.partner, external_reference)
         case.full_clean(exclude=["number"], validate_constraints=False)
         case.number = _allocate_number(actor.partner)
-        case.save()
+        _save_external_reference(case, external_reference)
         _event(case, actor, EventKind.CREATED, category=category, severity=severity)
         for upload in evidence:
             _store_evidence(case, actor, upload, stored)
@@ -351,14 +351,20 @@ def case_set_external_reference(*, case: Case, actor: Membership, external_refer
     _authorize(actor, Action.COMMENT, case.partner)
     case = _locked(case)
     case.external_reference = _free_external_reference(case.partner, external_reference, case)
+    _save_external_reference(case, external_reference, update_fields=["external_reference", "updated_at"])
+    return case
+
+
+def _save_external_reference(case: Case, reference: str, **save: Any) -> None:
+    """Save the case; when another case took the same reference in the same moment (the constraint says
+    so), the field error the check gives, not a server error."""
     try:
         with transaction.atomic():
-            case.save(update_fields=["external_reference", "updated_at"])
-    except IntegrityError:  # set on another case in the same moment
-        case.external_reference = ""
-        _free_external_reference(case.partner, external_reference, case)
+            case.save(**save)
+    except IntegrityError:
+        if case.external_reference:
+            _free_external_reference(case.partner, reference, case if case.pk else None)
         raise
-    return case
 
 
 @transaction.atomic

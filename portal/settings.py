@@ -467,6 +467,7 @@ SPECTACULAR_SETTINGS = {
         "NotificationStatusEnum": "cases.models.NotificationStatus",
         "LanguageEnum": "portal.settings.LANGUAGES",
         "ErrorCodeEnum": "portal.api_errors.ERROR_CODE_CHOICES",
+        "RoleEnum": "cases.permissions.Role",
     },
 }
 

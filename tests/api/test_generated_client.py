@@ -88,6 +88,7 @@ def test_generated_client_imports_and_runs_the_whole_workflow(
 ) -> None:
     """Every module of the generated client imports, and a case goes from opening to evidence through it."""
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.API_SYNC_SETTLE_SECONDS = 0  # no change is made concurrently here
     modules = _modules(generated)
     assert f"{PACKAGE}.api.cases.v1_cases_create" in modules
     for name in modules:
@@ -158,13 +159,17 @@ def test_generated_client_imports_and_runs_the_whole_workflow(
     assert escalated.status == models.CaseStatusEnum.ESCALATED
     assert escalated.escalation_target == models.EscalationTargetEnum.MICROSOFT
 
+    members = _op("members", "v1_members_list").sync(client=client)
+    agent = next(m for m in members.results if m.email == helpdesk_agent.user.email)
+    assert models.RoleEnum.HELPDESK_AGENT in agent.roles and agent.active
     patched = _op("cases", "v1_cases_partial_update").sync(
         number,
         client=client,
         body=models.PatchedCasePatchRequest(
-            support_request_number="2610010040001234", assignee=helpdesk_agent.user.pk
+            support_request_number="2610010040001234", assignee=agent.id, external_reference="PSA-4711"
         ),
     )
+    assert patched.external_reference == "PSA-4711"
     assert patched.support_request_number == "2610010040001234"
     assert (
         patched.assignee.id == helpdesk_agent.user.pk and patched.assignee.email == helpdesk_agent.user.email
@@ -196,6 +201,8 @@ def test_generated_client_imports_and_runs_the_whole_workflow(
         number, client=client, body=models.MessageRequest(message="Asked Microsoft for the credit note.")
     )
     assert comment.status_code == 201 and comment.parsed.message == "Asked Microsoft for the credit note."
+    notes = _op("cases", "v1_cases_comments_list").sync(number, client=client)
+    assert [note.id for note in notes.results] == [comment.parsed.id]
 
     upload = _op("cases", "v1_cases_attachments_create").sync_detailed(
         number,
@@ -210,6 +217,8 @@ def test_generated_client_imports_and_runs_the_whole_workflow(
     downloaded = _op("cases", "v1_cases_attachments_retrieve").sync(number, attachment.id, client=client)
     assert isinstance(downloaded, types.File) and downloaded.payload.read() == PDF
 
+    synced = _op("cases", "v1_cases_list").sync(client=client, updated_since=opened.parsed.created_at)
+    assert number in [row.number for row in synced.results] and synced.next_cursor
     listed = _op("cases", "v1_cases_list").sync(client=client, search=number)
     assert [row.number for row in listed.results] == [number]
     assert listed.results[0].assignee.id == helpdesk_agent.user.pk
