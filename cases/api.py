@@ -8,16 +8,19 @@ import json
 import re
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator
 from django.db import IntegrityError, transaction
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
@@ -27,12 +30,12 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
-from cases import services
+from cases import api_sync, services
 from cases.access import membership_of
 from cases.currencies import CURRENCY_CHOICES, plain_amount
 from cases.forms import AmountField, AuditFilterForm, MonthField
@@ -42,6 +45,8 @@ from cases.models import (
     CaseEvent,
     Category,
     Customer,
+    EscalationTarget,
+    EventKind,
     IdempotencyKey,
     Membership,
     Notification,
@@ -52,8 +57,9 @@ from cases.models import (
     SupportVehicle,
 )
 from cases.paging import IndexPaginator
-from cases.permissions import Action, roles_allow
-from cases.uploads import ALLOWED, download_response
+from cases.permissions import Action, Role, roles_allow
+from cases.uploads import download_response
+from portal.api import MAX_PAGE_SIZE, StrictPageNumberPagination, positive_parameter
 from portal.api_errors import ErrorSerializer
 from portal.models import AuditAction, AuditEvent
 
@@ -63,6 +69,7 @@ ERRORS = {
     403: OpenApiResponse(ErrorSerializer, description="Your roles do not allow this."),
     404: OpenApiResponse(ErrorSerializer, description="No such object in your organisation."),
     409: OpenApiResponse(ErrorSerializer, description="The case's status does not allow this now."),
+    412: OpenApiResponse(ErrorSerializer, description="The case changed since the ETag in If-Match."),
     429: OpenApiResponse(ErrorSerializer, description="Too many requests; see Retry-After."),
     503: OpenApiResponse(
         ErrorSerializer, description="The file storage cannot be reached (storage_unavailable); Retry-After."
@@ -105,9 +112,29 @@ class CustomerDetailSerializer(CustomerSerializer):
 
 
 class PersonSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    """A member of your organisation, as a case names its assignee."""
+
+    id = serializers.IntegerField(help_text="The user id: what PATCH takes as `assignee`.")
     email = serializers.EmailField()
-    full_name = serializers.CharField()
+    full_name = serializers.CharField(help_text="The name, or empty.")
+
+
+def _blank_or(choices, help_text: str) -> serializers.ChoiceField:
+    """A read-only choice that is empty until it is set."""
+    return serializers.ChoiceField(
+        choices=choices.choices, allow_blank=True, read_only=True, help_text=help_text
+    )
+
+
+MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+BILLING_PERIOD = {
+    "type": "string",
+    "pattern": MONTH_PATTERN,
+    "nullable": True,
+    "example": "2026-10",
+    "description": "The month the charge is for, as YYYY-MM.",
+}
+AMOUNT_PATTERN = r"^[0-9]{1,11}(\.[0-9]{1,3})?$"
 
 
 class EventSerializer(serializers.ModelSerializer):
@@ -115,17 +142,17 @@ class EventSerializer(serializers.ModelSerializer):
     message = serializers.CharField(
         source="text", read_only=True, help_text="What happened, in the language the request asks for."
     )
-    message = serializers.CharField(
-        source="text", read_only=True, help_text="What happened, in the language the request asks for."
-    )
-    from_status = serializers.CharField(read_only=True, help_text="A status, or empty.")
-    to_status = serializers.CharField(read_only=True, help_text="A status, or empty.")
+    from_status = _blank_or(Status, "The status the case left, or empty.")
+    to_status = _blank_or(Status, "The status the case reached, or empty.")
+    data = serializers.DictField(read_only=True, help_text="Details of the event, by kind.")
 
     class Meta:
         model = CaseEvent
-        fields = ["kind", "actor", "created_at", "from_status", "to_status", "message", "data"]
+        fields = ["id", "kind", "actor", "created_at", "from_status", "to_status", "message", "data"]
 
+    @extend_schema_field({"type": "string", "format": "email", "nullable": True})
     def get_actor(self, event: CaseEvent) -> str | None:
+        """The e-mail address of who acted; null for the portal itself or the customer."""
         return event.actor.email if event.actor else None
 
 
@@ -164,13 +191,14 @@ LIST_COLUMNS = {
     "disputed_amount": "disputed_amount",
     "currency": "currency",
     "billing_period": "billing_period",
-    "assignee": "assignee__email",
+    "assignee": "assignee_id",
     "escalation_target": "escalation_target",
     "support_request_number": "support_request_number",
+    "external_reference": "external_reference",
     "created_at": "created_at",
     "updated_at": "updated_at",
 }
-CASE_ROW = tuple(LIST_COLUMNS.values())
+CASE_ROW = (*LIST_COLUMNS.values(), "assignee__email", "assignee__full_name")
 
 
 def _moment(value: datetime.datetime) -> str:
@@ -184,13 +212,13 @@ def _moment(value: datetime.datetime) -> str:
         "type": "string",
         "format": "decimal",
         "nullable": True,
-        "pattern": r"^\d+(\.\d{1,3})?$",
+        "pattern": r"^[0-9]+(\.[0-9]{1,3})?$",
         "example": "412.50",
         "description": "With exactly the minor units of the case's currency: 412.50 (USD), 41250 (JPY).",
     }
 )
 class CaseAmountField(serializers.Field):
-    """An amount of the case, written with its currency's minor units (cases.currencies.plain_amount)."""
+    """An amount of the case, written with its currency's minor units."""
 
     def __init__(self, amount: str, **kwargs: Any) -> None:
         self.amount = amount
@@ -208,14 +236,24 @@ LIST_FORMATS = {
 }
 
 
+@extend_schema_field(BILLING_PERIOD)
+class BillingPeriodField(serializers.DateField):
+    """A case's billing period, written as YYYY-MM."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="%Y-%m", read_only=True, allow_null=True, **kwargs)
+
+
 class CaseSerializer(serializers.ModelSerializer):
-    # Choice fields that may be empty are plain strings in responses ("" until set).
-    currency = serializers.CharField(read_only=True, help_text="ISO 4217 code, or empty.")
-    escalation_target = serializers.CharField(read_only=True, help_text="microsoft, 21vianet, or empty.")
-    customer = serializers.IntegerField(source="customer_id", read_only=True)
+    number = serializers.CharField(read_only=True, help_text="The case number, e.g. CON-1007.")
+    currency = serializers.ChoiceField(
+        choices=CURRENCY_CHOICES, allow_blank=True, read_only=True, help_text="ISO 4217 code, or empty."
+    )
+    escalation_target = _blank_or(EscalationTarget, "Who the case was escalated to, or empty.")
+    customer = serializers.IntegerField(source="customer_id", read_only=True, help_text="The customer's id.")
     customer_name = serializers.CharField(source="customer.company_name", read_only=True)
-    assignee = serializers.EmailField(source="assignee.email", read_only=True, allow_null=True, default=None)
-    billing_period = serializers.DateField(format="%Y-%m", read_only=True, allow_null=True)
+    assignee = PersonSerializer(read_only=True, allow_null=True, help_text="Who works on the case, or null.")
+    billing_period = BillingPeriodField()
     disputed_amount = CaseAmountField("disputed_amount")
 
     class Meta:
@@ -234,6 +272,12 @@ class CaseSerializer(serializers.ModelSerializer):
             write = LIST_FORMATS.get(name)
             result[name] = write(value) if write is not None and value is not None else value
         result["disputed_amount"] = plain_amount(row["disputed_amount"], row["currency"])
+        if row["assignee_id"] is not None:
+            result["assignee"] = {
+                "id": row["assignee_id"],
+                "email": row["assignee__email"],
+                "full_name": row["assignee__full_name"],
+            }
         return result
 
 
@@ -241,13 +285,14 @@ def _case_row(case: Case) -> dict[str, Any]:
     row = {column: getattr(case, column) for column in CASE_ROW if "__" not in column}
     row["customer__company_name"] = case.customer.company_name
     row["assignee__email"] = case.assignee.email if case.assignee_id else None
+    row["assignee__full_name"] = case.assignee.full_name if case.assignee_id else None
     return row
 
 
 class CaseDetailSerializer(CaseSerializer):
-    support_vehicle = serializers.CharField(read_only=True, help_text="A support vehicle, or empty.")
-    escalation_severity = serializers.CharField(read_only=True, help_text="A, B, C, or empty.")
-    outcome = serializers.CharField(read_only=True, help_text="credit, upheld, answered, other, or empty.")
+    support_vehicle = _blank_or(SupportVehicle, "How the case was escalated, or empty.")
+    escalation_severity = _blank_or(Severity, "The severity of the escalation, or empty.")
+    outcome = _blank_or(Outcome, "How the case was resolved, or empty.")
     subscription = serializers.IntegerField(source="subscription_id", read_only=True, allow_null=True)
     timeline = EventSerializer(source="events", many=True, read_only=True)
     notifications = NotificationSerializer(many=True, read_only=True)
@@ -285,13 +330,13 @@ class CaseDetailSerializer(CaseSerializer):
         read_only_fields = fields
 
 
-@extend_schema_field(
-    {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$", "nullable": True, "example": "2026-10"}
-)
+@extend_schema_field(BILLING_PERIOD)
 class MonthSerializerField(serializers.Field):
     """A billing period as YYYY-MM."""
 
     def to_internal_value(self, data: Any):
+        if not isinstance(data, str) or not re.fullmatch(MONTH_PATTERN, data):
+            raise ValidationError(_("Enter a month as YYYY-MM."))
         try:
             return MonthField(required=False).clean(data)
         except Exception as error:
@@ -301,13 +346,33 @@ class MonthSerializerField(serializers.Field):
         return value.strftime("%Y-%m")
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "decimal",
+        "pattern": AMOUNT_PATTERN,
+        "nullable": True,
+        "example": "412.50",
+        "description": "Digits with a decimal point, at most the currency's minor units: 412.50 (USD), "
+        "41250 (JPY).",
+    }
+)
 class AmountSerializerField(serializers.DecimalField):
+    """An amount as a decimal string: digits and a point, no sign, no grouping (the web form's local
+    spellings such as 1,250.50 are for people)."""
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_digits=14, decimal_places=3, coerce_to_string=True, **kwargs)
 
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        # DRF's DecimalField reads "" as null; the schema's pattern refuses it, and so does the API.
+        return serializers.Field.validate_empty_values(self, data)
+
     def to_internal_value(self, data: Any):
+        if not isinstance(data, str) or not re.fullmatch(AMOUNT_PATTERN, data):
+            raise ValidationError(_("Write the amount as digits with a decimal point, such as 1250.50."))
         try:
-            return AmountField(required=True).clean(str(data))
+            return AmountField(required=True).clean(data)
         except Exception as error:
             messages = getattr(error, "messages", [str(error)])
             raise ValidationError(messages) from error
@@ -352,6 +417,13 @@ class CaseCreateSerializer(serializers.Serializer):
     currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, required=False, allow_blank=True, default="")
     billing_period = MonthSerializerField(required=False, allow_null=True, default=None)
     severity = serializers.ChoiceField(choices=Severity.choices, default=Severity.C)
+    external_reference = TextField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Your own tool's ticket id for the case; unique among your cases.",
+    )
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         partner = self.context["membership"].partner
@@ -372,6 +444,12 @@ class CasePatchSerializer(serializers.Serializer):
         required=False, allow_null=True, help_text="User id, or null for nobody."
     )
     support_request_number = TextField(required=False, max_length=40)
+    external_reference = TextField(
+        required=False,
+        allow_blank=True,
+        max_length=100,
+        help_text="Your own tool's ticket id for the case (empty to remove it); unique among your cases.",
+    )
 
 
 class EscalateSerializer(serializers.Serializer):
@@ -417,10 +495,11 @@ class AttachmentUploadSerializer(serializers.Serializer):
 
 # --- Views ------------------------------------------------------------------------------------------
 
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
 
+
+# Every query goes through the token's partner; another partner's objects are simply not there.
 class PartnerScopedMixin:
-    """Every query goes through the token's partner; another partner's objects are simply not there."""
-
     def membership(self) -> Membership:
         """The token user's membership, found by portal.api.IsPartnerMember."""
         if getattr(self.request, "membership", None) is None:
@@ -434,7 +513,7 @@ class PartnerScopedMixin:
 
 @extend_schema_view(
     list=extend_schema(
-        summary="List your customers", responses={200: CustomerSerializer, **_errors(401, 403, 404, 429)}
+        summary="List your customers", responses={200: CustomerSerializer, **_errors(400, 401, 403, 404, 429)}
     ),
     retrieve=extend_schema(
         summary="A customer with its subscriptions",
@@ -442,6 +521,8 @@ class PartnerScopedMixin:
     ),
 )
 class CustomerViewSet(PartnerScopedMixin, viewsets.ReadOnlyModelViewSet):
+    """Your organisation's customers, by company name."""
+
     lookup_value_regex = "[0-9]{1,18}"  # below 2**63, like portal.converters.IdConverter
 
     def get_queryset(self):
@@ -455,6 +536,40 @@ class CustomerViewSet(PartnerScopedMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_serializer_class(self):
         return CustomerDetailSerializer if self.action == "retrieve" else CustomerSerializer
+
+
+class MemberSerializer(serializers.Serializer):
+    """A member of your organisation: who a case can be assigned to."""
+
+    id = serializers.IntegerField(source="user_id", help_text="The user id: what PATCH takes as `assignee`.")
+    email = serializers.EmailField(source="user.email")
+    full_name = serializers.CharField(source="user.full_name", help_text="The name, or empty.")
+    roles = serializers.ListField(child=serializers.ChoiceField(choices=Role.choices))
+    active = serializers.BooleanField(
+        source="user.is_active", help_text="Whether the member can sign in (and be assigned cases)."
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List the members of your organisation",
+        responses={200: MemberSerializer, **_errors(400, 401, 403, 404, 429)},
+    )
+)
+class MemberViewSet(PartnerScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The people of your organisation with their roles, by e-mail address: whom a case can go to."""
+
+    serializer_class = MemberSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # building the schema: no user
+            return Membership.objects.none()
+        self.require(Action.VIEW)
+        return (
+            Membership.objects.for_partner(self.membership().partner)
+            .select_related("user")
+            .order_by("user__email", "pk")
+        )
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
@@ -496,6 +611,8 @@ AUDIT_FILTERS = [
     )
 )
 class AuditEventViewSet(PartnerScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Who changed what in your organisation, in a tamper-evident chain."""
+
     serializer_class = AuditEventSerializer
 
     def get_queryset(self):
@@ -518,26 +635,117 @@ class CasePaginator(IndexPaginator):
         return Case.objects.filter(pk__in=ids).order_by(*ordering).values(*CASE_ROW)
 
 
-class CasePagination(PageNumberPagination):
+class NotePageSerializer(serializers.Serializer):
+    """Internal notes after the one you read last."""
+
+    next = serializers.URLField(allow_null=True, help_text="More notes, or null when these are the newest.")
+    results = EventSerializer(many=True)
+
+
+NOTES_PAGE_SIZE = 50
+
+
+class CasePagination(StrictPageNumberPagination):
     """Page numbers as everywhere in the API, each page's ids read from the index of its order first."""
 
     django_paginator_class = CasePaginator
 
+    def get_paginated_response(self, data):
+        response = super().get_paginated_response(data)
+        response.data["next_cursor"] = None
+        return response
 
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        result = super().get_paginated_response_schema(schema)
+        result["description"] = "A page of cases: by page number, or by change cursor in a sync."
+        result["properties"]["count"]["description"] = "Cases on this page and the pages after it."
+        result["properties"]["next"]["example"] = "https://portal.example/api/v1/cases/?page=3"
+        result["properties"]["previous"]["example"] = "https://portal.example/api/v1/cases/?page=1"
+        result["properties"]["next_cursor"] = {
+            "type": "string",
+            "nullable": True,
+            "description": "In a sync: where to go on from, now or on the next sync (send it as `cursor`); "
+            "null when you list by page.",
+            "example": "1759396500123456-42",
+        }
+        result["required"] = [*result["required"], "next_cursor"]
+        return result
+
+
+ORDERINGS = {
+    "-updated_at": ("-updated_at", "-pk"),
+    "updated_at": ("updated_at", "pk"),
+    "-created_at": ("-created_at", "-pk"),
+    "created_at": ("created_at", "pk"),
+}
+SEARCH_MAX_LENGTH = 100
+EXTERNAL_REFERENCE_MAX_LENGTH = 100
 CASE_FILTERS = [
     OpenApiParameter("status", str, enum=[*Status.values, "open"], description="A status, or open."),
-    OpenApiParameter("customer", int, description="A customer id."),
+    OpenApiParameter("customer", {"type": "integer", "minimum": 1}, description="A customer id."),
     OpenApiParameter("category", str, enum=Category.values),
     OpenApiParameter("escalated", bool, description="Whether the case was escalated."),
     OpenApiParameter(
-        "updated_since", OpenApiTypes.DATETIME, description="Only cases updated at or after this."
+        "external_reference",
+        {"type": "string", "minLength": 1, "maxLength": 100, "pattern": NOT_ONLY_SPACE},
+        description="The case with this ticket id of your tool.",
+    ),
+    OpenApiParameter(
+        "search",
+        {"type": "string", "minLength": 1, "maxLength": SEARCH_MAX_LENGTH, "pattern": NOT_ONLY_SPACE},
+        description="Cases whose number, title, invoice number, support request number or customer "
+        "contains this (any case).",
+    ),
+    OpenApiParameter(
+        "ordering",
+        str,
+        enum=list(ORDERINGS),
+        description="The order of the pages: -updated_at (the default), updated_at, -created_at or "
+        "created_at. A sync is always in the order of change: it ignores ordering and page.",
+    ),
+    OpenApiParameter(
+        "updated_since",
+        OpenApiTypes.DATETIME,
+        description="Start a sync: the cases changed at or after this, oldest change first, by cursor.",
+    ),
+    OpenApiParameter(
+        "cursor",
+        {"type": "string", "pattern": api_sync.CURSOR_PATTERN, "example": "1759396500123456-42"},
+        description="Go on with a sync from the `next_cursor` of an earlier page.",
     ),
 ]
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    {"type": "string", "example": '"c0a8f2e1d4b3a697"'},
+    OpenApiParameter.HEADER,
+    description="The ETag of the case as you last read it (or a list of tags, or `*`): the change is made "
+    "only if the case has not changed since. A header that names no current version, a weak tag or a "
+    "malformed one included, answers 412.",
+)
+CHANGE_ERRORS = _errors(400, 401, 403, 404, 409, 412, 429)
+
+
+def _changes(summary: str, request: Any = None, description: str | None = None, code: int = 200):
+    """The schema of a change to one case: its request, If-Match, and the case as it is after."""
+    return extend_schema(
+        summary=summary,
+        description=description,
+        request=request,
+        parameters=[IF_MATCH],
+        responses={code: CaseDetailSerializer, **CHANGE_ERRORS},
+    )
 
 
 @extend_schema_view(
     list=extend_schema(
         summary="List your cases",
+        description=(
+            "By page (`page`, `page_size`, `ordering`), or as a sync: `updated_since` starts one, and each "
+            "page's `next_cursor` goes on from where it ended, now or on the next sync. A sync lists cases "
+            "in the order they last changed; a case that changes during the sync comes again with its new "
+            "state, and none is skipped. It reaches up to a few seconds ago, so the latest changes come "
+            "on the next page or sync."
+        ),
         parameters=CASE_FILTERS,
         responses={200: CaseSerializer, **_errors(400, 401, 403, 404, 429)},
     ),
@@ -549,26 +757,29 @@ CASE_FILTERS = [
 class CaseViewSet(
     PartnerScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
+    """Your organisation's cases: open them, work them through the workflow, and read them back."""
+
     lookup_field = "number"
     lookup_value_regex = r"[A-Z]{2,6}-[0-9]{1,10}"
     pagination_class = CasePagination
 
     def get_queryset(self):
         self.require(Action.VIEW)
-        queryset = (
-            Case.objects.for_partner(self.membership().partner)
-            .with_list_columns()
-            .order_by("-updated_at", "-pk")
-        )
+        queryset = Case.objects.for_partner(self.membership().partner).with_list_columns()
         if self.action == "retrieve":
             queryset = queryset.prefetch_related("events__actor", "notifications", "attachments")
         if self.action == "list":
-            queryset = self._filter(queryset)
-        return queryset
+            return self._filter(queryset)
+        return queryset.order_by("-updated_at", "-pk")
 
     def _filter(self, queryset):
         params = self.request.query_params
         errors: dict[str, list[str]] = {}
+        for name, value in params.items():
+            if value == "" and name in {p.name for p in CASE_FILTERS}:
+                errors[name] = [_("Give this parameter a value, or leave it out.")]
+        if errors:
+            raise ValidationError(errors)
         if status_value := params.get("status"):
             if status_value == "open":
                 queryset = queryset.open()
@@ -577,7 +788,7 @@ class CaseViewSet(
             else:
                 errors["status"] = [_("Unknown status.")]
         if customer := params.get("customer"):
-            if re.fullmatch(r"-?\d+", customer):
+            if re.fullmatch(r"[1-9][0-9]{0,17}", customer):
                 queryset = queryset.filter(customer_id=int(customer))
             else:
                 errors["customer"] = [_("A customer id is a number.")]
@@ -593,6 +804,18 @@ class CaseViewSet(
                 queryset = queryset.filter(escalation_target="")
             else:
                 errors["escalated"] = [_("Use true or false.")]
+        if (reference := params.get("external_reference")) is not None:
+            if not reference.strip() or len(reference) > EXTERNAL_REFERENCE_MAX_LENGTH:
+                errors["external_reference"] = [
+                    _("Search for 1 to %(limit)d characters.") % {"limit": EXTERNAL_REFERENCE_MAX_LENGTH}
+                ]
+            else:
+                queryset = queryset.filter(external_reference=reference.strip())
+        if (search := params.get("search")) is not None:
+            if len(search) > SEARCH_MAX_LENGTH or not search.strip():
+                errors["search"] = [_("Search for 1 to %(limit)d characters.") % {"limit": SEARCH_MAX_LENGTH}]
+            else:
+                queryset = queryset.search(search.strip())
         if (since := params.get("updated_since")) is not None:
             try:
                 moment = parse_datetime(since) if len(since) > 10 else None  # a date alone is ambiguous
@@ -606,17 +829,65 @@ class CaseViewSet(
                 except OverflowError:
                     # Beyond what a timestamp holds: before all time filters nothing, after it everything.
                     queryset = queryset if moment.year < 1000 else queryset.none()
+        ordering = params.get("ordering")
+        if ordering is not None and ordering not in ORDERINGS:
+            errors["ordering"] = [_("Use one of: %(codes)s.") % {"codes": ", ".join(ORDERINGS)}]
         if errors:
             raise ValidationError(errors)
-        return queryset
+        return queryset.order_by(*ORDERINGS[ordering or "-updated_at"])
+
+    def _syncing(self) -> bool:
+        return "cursor" in self.request.query_params or "updated_since" in self.request.query_params
+
+    def list(self, request: Request) -> Response:
+        queryset = self.get_queryset()
+        if not self._syncing():
+            return super().list(request)
+        positive_parameter(request, "page")  # ignored in a sync, but a page that is no number is still a 400
+        cursor = request.query_params.get("cursor")
+        position = api_sync.decode_cursor(cursor) if cursor is not None else None
+        size = self.paginator.get_page_size(request)
+        changed = api_sync.after(queryset, position)
+        rows = list(changed.values(*CASE_ROW, "pk")[: size + 1])
+        more = len(rows) > size
+        rows = rows[:size]
+        if rows:
+            cursor = api_sync.encode_cursor(rows[-1]["updated_at"], rows[-1]["pk"])
+        elif cursor is None:  # nothing changed since updated_since: go on from there next time
+            since = parse_datetime(request.query_params["updated_since"])
+            cursor = api_sync.encode_cursor(since, 0)
+        serializer = CaseSerializer()
+        return Response(
+            {
+                "count": changed.count() if more else len(rows),
+                "next": replace_query_param(request.build_absolute_uri(), "cursor", cursor) if more else None,
+                "previous": None,
+                "next_cursor": cursor,
+                "results": [serializer.to_representation(row) for row in rows],
+            }
+        )
 
     def get_serializer_class(self):
         return CaseDetailSerializer if self.action == "retrieve" else CaseSerializer
+
+    def retrieve(self, request: Request, number: str) -> Response:
+        case = self.get_object()
+        return Response(self.get_serializer(case).data, headers={"ETag": api_sync.etag(case)})
 
     def _case(self) -> Case:
         return get_object_or_404(
             Case.objects.for_partner(self.membership().partner), number=self.kwargs["number"]
         )
+
+    def _change(self, call):
+        """Run `call` on the case in one transaction, once the case is locked and If-Match agrees."""
+        tags = api_sync.if_match(self.request.headers.get("If-Match"))
+        with transaction.atomic():
+            case = self._case()
+            if tags is not None:
+                case = Case.objects.select_for_update().get(pk=case.pk)
+                api_sync.check_if_match(case, tags)
+            return call(case)
 
     def _detail(self, case: Case, code: int = status.HTTP_200_OK) -> Response:
         fresh = (
@@ -624,7 +895,14 @@ class CaseViewSet(
             .prefetch_related("events__actor", "notifications", "attachments")
             .get(pk=case.pk)
         )
-        return Response(CaseDetailSerializer(fresh, context=self.get_serializer_context()).data, status=code)
+        data = CaseDetailSerializer(fresh, context=self.get_serializer_context()).data
+        headers = {"ETag": api_sync.etag(fresh)}
+        if code == status.HTTP_201_CREATED:
+            headers["Location"] = self._url("case-detail", number=fresh.number)
+        return Response(data, status=code, headers=headers)
+
+    def _url(self, name: str, **kwargs: Any) -> str:
+        return self.request.build_absolute_uri(reverse(f"v1:{name}", kwargs=kwargs))
 
     def _input(self, serializer_class) -> dict[str, Any]:
         serializer = serializer_class(data=self.request.data, context={"membership": self.membership()})
@@ -637,12 +915,34 @@ class CaseViewSet(
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
-                str,
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH,
+                    "pattern": NOT_ONLY_SPACE,
+                },
                 OpenApiParameter.HEADER,
                 description=(
                     "Any unique string of at most 255 characters; a retry with the same key returns the "
                     "first result."
                 ),
+            )
+        ],
+        examples=[
+            OpenApiExample(
+                "A billing dispute",
+                request_only=True,
+                value={
+                    "customer": 1,
+                    "category": "billing_dispute",
+                    "title": "Charged for 30 seats, using 25",
+                    "description": "Five seats were cancelled on 2 October.",
+                    "invoice_number": "G012345678",
+                    "disputed_amount": "412.50",
+                    "currency": "USD",
+                    "billing_period": "2026-10",
+                    "severity": "B",
+                },
             )
         ],
         responses={201: CaseDetailSerializer, **_errors(400, 401, 403, 409, 429)},
@@ -651,6 +951,13 @@ class CaseViewSet(
         self.require(Action.OPEN)
         data = self._input(CaseCreateSerializer)
         key = request.headers.get("Idempotency-Key", "").strip()
+        if not key and "Idempotency-Key" in request.headers:
+            from portal.api_errors import error_response
+
+            message = _("An Idempotency-Key is not blank.")
+            return error_response(
+                "invalid", message, status.HTTP_400_BAD_REQUEST, {"Idempotency-Key": [message]}
+            )
         if not key:
             return self._detail(
                 services.case_create(actor=self.membership(), **data), status.HTTP_201_CREATED
@@ -666,19 +973,14 @@ class CaseViewSet(
             )
         return _idempotent_create(self, key, data)
 
-    @extend_schema(
-        summary="Assign a case, or record its support request number",
-        request=CasePatchSerializer,
-        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409, 429)},
+    @_changes(
+        "Assign a case, record its support request number, or set your own reference", CasePatchSerializer
     )
     def partial_update(self, request: Request, number: str) -> Response:
-        case = self._case()
         data = self._input(CasePatchSerializer)
         actor = self.membership()
         # Both changes or neither: a refused second change must not leave the first one saved.
-        with transaction.atomic():
-            case = self._apply_patch(case, actor, data)
-        return self._detail(case)
+        return self._detail(self._change(lambda case: self._apply_patch(case, actor, data)))
 
     def _apply_patch(self, case: Case, actor: Membership, data: dict[str, Any]) -> Case:
         if "assignee" in data:
@@ -697,27 +999,22 @@ class CaseViewSet(
             case = services.case_record_support_request(
                 case=case, actor=actor, support_request_number=data["support_request_number"]
             )
+        if "external_reference" in data:
+            case = services.case_set_external_reference(
+                case=case, actor=actor, external_reference=data["external_reference"]
+            )
         return case
 
     def _transition(self, serializer_class, call) -> Response:
-        case = self._case()
         data = self._input(serializer_class) if serializer_class else {}
-        return self._detail(call(case, self.membership(), data))
+        return self._detail(self._change(lambda case: call(case, self.membership(), data)))
 
-    @extend_schema(
-        summary="Start work",
-        request=None,
-        responses={200: CaseDetailSerializer, **_errors(401, 403, 404, 409, 429)},
-    )
+    @_changes("Start work")
     @action(detail=True, methods=["post"])
     def start(self, request: Request, number: str) -> Response:
         return self._transition(None, lambda case, actor, data: services.case_start(case=case, actor=actor))
 
-    @extend_schema(
-        summary="Escalate to Microsoft or 21Vianet (the target follows your cloud)",
-        request=EscalateSerializer,
-        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409, 429)},
-    )
+    @_changes("Escalate to Microsoft or 21Vianet (the target follows your cloud)", EscalateSerializer)
     @action(detail=True, methods=["post"])
     def escalate(self, request: Request, number: str) -> Response:
         return self._transition(
@@ -725,11 +1022,7 @@ class CaseViewSet(
             lambda case, actor, data: services.case_escalate(case=case, actor=actor, **data),
         )
 
-    @extend_schema(
-        summary="Record that the escalation target asked for information",
-        request=OptionalMessageSerializer,
-        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409, 429)},
-    )
+    @_changes("Record that the escalation target asked for information", OptionalMessageSerializer)
     @action(detail=True, methods=["post"], url_path="request-info")
     def request_info(self, request: Request, number: str) -> Response:
         return self._transition(
@@ -737,11 +1030,7 @@ class CaseViewSet(
             lambda case, actor, data: services.case_request_info(case=case, actor=actor, **data),
         )
 
-    @extend_schema(
-        summary="Record that you sent the information",
-        request=OptionalMessageSerializer,
-        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409, 429)},
-    )
+    @_changes("Record that you sent the information", OptionalMessageSerializer)
     @action(detail=True, methods=["post"], url_path="provide-info")
     def provide_info(self, request: Request, number: str) -> Response:
         return self._transition(
@@ -749,10 +1038,11 @@ class CaseViewSet(
             lambda case, actor, data: services.case_provide_info(case=case, actor=actor, **data),
         )
 
-    @extend_schema(
-        summary="Resolve; the customer's resolution e-mail is sent",
-        request=ResolveSerializer,
-        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409, 429)},
+    @_changes(
+        "Resolve; the customer's resolution e-mail is sent",
+        ResolveSerializer,
+        description="A billing dispute needs an `outcome`; a `credit` outcome needs a `credit_amount` of at "
+        "most the disputed amount, and only a credit takes one.",
     )
     @action(detail=True, methods=["post"])
     def resolve(self, request: Request, number: str) -> Response:
@@ -760,11 +1050,7 @@ class CaseViewSet(
             ResolveSerializer, lambda case, actor, data: services.case_resolve(case=case, actor=actor, **data)
         )
 
-    @extend_schema(
-        summary="Record that you informed the customer yourself (closes the loop)",
-        request=MessageSerializer,
-        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409, 429)},
-    )
+    @_changes("Record that you informed the customer yourself (closes the loop)", MessageSerializer)
     @action(detail=True, methods=["post"], url_path="customer-informed")
     def customer_informed(self, request: Request, number: str) -> Response:
         return self._transition(
@@ -774,20 +1060,12 @@ class CaseViewSet(
             ),
         )
 
-    @extend_schema(
-        summary="Close a resolved case",
-        request=None,
-        responses={200: CaseDetailSerializer, **_errors(401, 403, 404, 409, 429)},
-    )
+    @_changes("Close a resolved case")
     @action(detail=True, methods=["post"])
     def close(self, request: Request, number: str) -> Response:
         return self._transition(None, lambda case, actor, data: services.case_close(case=case, actor=actor))
 
-    @extend_schema(
-        summary="Reopen a resolved or closed case",
-        request=MessageSerializer,
-        responses={200: CaseDetailSerializer, **_errors(400, 401, 403, 404, 409, 429)},
-    )
+    @_changes("Reopen a resolved or closed case", MessageSerializer)
     @action(detail=True, methods=["post"])
     def reopen(self, request: Request, number: str) -> Response:
         return self._transition(
@@ -796,59 +1074,133 @@ class CaseViewSet(
         )
 
     @extend_schema(
+        methods=["GET"],
+        operation_id="v1_cases_comments_list",
+        summary="List the case's internal notes, oldest first",
+        description="Incremental: send the id of the last note you read as `after` to get only newer ones. "
+        "Like a sync, the list reaches up to a few seconds ago, so no note is skipped.",
+        parameters=[
+            OpenApiParameter(
+                "after",
+                {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+                description="Only notes with a greater id.",
+            ),
+            OpenApiParameter(
+                "page_size",
+                {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+                description=f"Notes per page: 50 unless you ask, at most {MAX_PAGE_SIZE}.",
+            ),
+        ],
+        request=None,
+        responses={200: NotePageSerializer, **_errors(400, 401, 403, 404, 429)},
+    )
+    @extend_schema(
+        methods=["POST"],
         summary="Add an internal note",
         request=MessageSerializer,
-        responses={201: EventSerializer, **_errors(400, 401, 403, 404, 409, 429)},
+        parameters=[IF_MATCH],
+        responses={201: EventSerializer, **CHANGE_ERRORS},
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["get", "post"])
     def comments(self, request: Request, number: str) -> Response:
-        case = self._case()
+        if request.method == "GET":
+            return self._notes()
         data = self._input(MessageSerializer)
-        event = services.case_comment(case=case, actor=self.membership(), message=data["message"])
-        return Response(EventSerializer(event).data, status=status.HTTP_201_CREATED)
+        event = self._change(
+            lambda case: services.case_comment(case=case, actor=self.membership(), message=data["message"])
+        )
+        location = self._url("case-detail", number=number)
+        return Response(
+            EventSerializer(event).data, status=status.HTTP_201_CREATED, headers={"Location": location}
+        )
+
+    def _notes(self) -> Response:
+        self.require(Action.VIEW)
+        case = self._case()
+        params = self.request.query_params
+        after = params.get("after", "0")
+        if not re.fullmatch(r"[0-9]{1,19}", after) or int(after) > 2**63 - 1:
+            raise ValidationError({"after": [_("Use the id of a note, or 0.")]})
+        size = positive_parameter(self.request, "page_size", maximum=MAX_PAGE_SIZE) or NOTES_PAGE_SIZE
+        settled = timezone.now() - datetime.timedelta(seconds=settings.API_SYNC_SETTLE_SECONDS)
+        notes = list(
+            case.events.filter(kind=EventKind.COMMENT, pk__gt=int(after), created_at__lte=settled)
+            .select_related("actor")
+            .order_by("pk")[: size + 1]
+        )
+        more = len(notes) > size
+        notes = notes[:size]
+        following = (
+            replace_query_param(self.request.build_absolute_uri(), "after", notes[-1].pk) if more else None
+        )
+        return Response({"next": following, "results": EventSerializer(notes, many=True).data})
 
     @extend_schema(
         summary="Write to the customer",
         description=(
-            "E-mails the message to the customer's billing contact through the outbox, in the thread of the "
-            "case's conversation, with the portal's own words in the customer's language. The customer's "
-            "reply comes back to the case. Internal notes are `comments`."
+            "E-mails the message to the customer's billing contact, in the thread of the case's "
+            "conversation, with the portal's own words in the customer's language. The customer's reply "
+            "comes back to the case. Internal notes are `comments`."
         ),
         request=CustomerMessageSerializer,
-        responses={201: OutgoingMessageSerializer, **_errors(400, 401, 403, 404, 409, 429)},
+        parameters=[IF_MATCH],
+        responses={201: OutgoingMessageSerializer, **CHANGE_ERRORS},
     )
     @action(detail=True, methods=["post"])
     def messages(self, request: Request, number: str) -> Response:
-        case = self._case()
         data = self._input(CustomerMessageSerializer)
-        event = services.case_message_customer(
-            case=case,
-            actor=self.membership(),
-            message=data["message"],
-            wait_for_answer=data["wait_for_answer"],
+        event = self._change(
+            lambda case: services.case_message_customer(
+                case=case,
+                actor=self.membership(),
+                message=data["message"],
+                wait_for_answer=data["wait_for_answer"],
+            )
         )
         event.email = Notification.objects.get(pk=event.data["notification"])
-        return Response(OutgoingMessageSerializer(event).data, status=status.HTTP_201_CREATED)
+        location = self._url("case-detail", number=number)
+        return Response(
+            OutgoingMessageSerializer(event).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": location},
+        )
 
     @extend_schema(
         summary="Attach evidence (PDF, PNG, JPEG or CSV, checked by content)",
         request={"multipart/form-data": AttachmentUploadSerializer},
-        responses={201: AttachmentSerializer, **_errors(400, 401, 403, 404, 409, 429, 503)},
+        parameters=[IF_MATCH],
+        responses={201: AttachmentSerializer, **CHANGE_ERRORS, **_errors(503)},
     )
     @action(detail=True, methods=["post"], parser_classes=[MultiPartParser])
     def attachments(self, request: Request, number: str) -> Response:
-        case = self._case()
         data = self._input(AttachmentUploadSerializer)
-        try:
-            attachment = services.case_attach(case=case, actor=self.membership(), upload=data["file"])
-        except DjangoValidationError as error:
-            raise ValidationError({"file": error.messages}) from error
-        return Response(AttachmentSerializer(attachment).data, status=status.HTTP_201_CREATED)
+
+        def attach(case: Case) -> Attachment:
+            try:
+                return services.case_attach(case=case, actor=self.membership(), upload=data["file"])
+            except DjangoValidationError as error:
+                raise ValidationError({"file": error.messages}) from error
+
+        attachment = self._change(attach)
+        location = self._url("case-attachment", number=number, attachment_id=attachment.pk)
+        return Response(
+            AttachmentSerializer(attachment).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": location},
+        )
 
     @extend_schema(
         summary="Download one attachment",
+        description="The file as it was uploaded; its type is the attachment's `content_type`.",
+        parameters=[
+            OpenApiParameter(
+                "attachment_id",
+                {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+                OpenApiParameter.PATH,
+            )
+        ],
         responses={
-            **{(200, content_type): OpenApiTypes.BINARY for content_type in ALLOWED.values()},
+            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The file."),
             **_errors(401, 403, 404, 429, 503),
         },
     )
@@ -860,15 +1212,12 @@ class CaseViewSet(
             pk=int(attachment_id),
             case__number=number,
         )
-        return download_response(attachment)
+        return download_response(attachment, content_type="application/octet-stream")
 
 
 def _fingerprint(data: dict[str, Any]) -> str:
     plain = {k: (v.pk if hasattr(v, "pk") else str(v) if v is not None else None) for k, v in data.items()}
     return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()
-
-
-IDEMPOTENCY_KEY_MAX_LENGTH = 255
 
 
 def _idempotent_create(view: CaseViewSet, key: str, data: dict[str, Any]) -> Response:

@@ -472,6 +472,18 @@ class CaseQuerySet(models.QuerySet["Case"]):
     def open(self) -> CaseQuerySet:
         return self.filter(status__in=OPEN_STATUSES)
 
+    def search(self, query: str) -> CaseQuerySet:
+        """Cases whose number, title, invoice, support request or external reference, or customer's name
+        contains query."""
+        return self.filter(
+            models.Q(number__icontains=query)
+            | models.Q(title__icontains=query)
+            | models.Q(invoice_number__icontains=query)
+            | models.Q(support_request_number__icontains=query)
+            | models.Q(external_reference__icontains=query)
+            | models.Q(customer__company_name__icontains=query)
+        )
+
     def escalated(self) -> CaseQuerySet:
         """Cases now with Microsoft or 21Vianet (including those waiting on the partner's answer)."""
         return self.filter(status__in=WITH_TARGET_STATUSES)
@@ -592,6 +604,8 @@ class Case(models.Model):
         _("escalation severity"), max_length=1, choices=Severity.choices, blank=True
     )
     support_request_number = models.CharField(_("support request number"), max_length=40, blank=True)
+    # The ticket id of the partner's own tool (PSA, ticketing), set through the API; unique per partner.
+    external_reference = models.CharField(_("external reference"), max_length=100, blank=True)
     escalation_contact_name = models.CharField(
         max_length=200, blank=True, verbose_name=_("contact name on the escalation")
     )
@@ -672,6 +686,14 @@ class Case(models.Model):
             models.Index(fields=["partner", "resolved_at"], name="case_partner_resolved"),
             # The dashboard's satisfaction average joins the partner's case ids; this covers them.
             models.Index(fields=["partner", "id"], name="case_partner_id"),
+        ]
+        constraints = [
+            # Also the index of the API's external_reference filter.
+            models.UniqueConstraint(
+                fields=["partner", "external_reference"],
+                condition=~models.Q(external_reference=""),
+                name="case_partner_external_reference",
+            ),
         ]
 
     def __str__(self) -> str:

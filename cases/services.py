@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -194,6 +194,7 @@ def case_create(
     billing_period: datetime.date | None = None,
     assignee: Any = None,
     evidence: Sequence[UploadedFile] = (),
+    external_reference: str = "",
 ) -> Case:
     """Open a case on behalf of one of the actor's customers, with its evidence: all of it or nothing."""
     _authorize(actor, Action.OPEN, customer.partner)
@@ -221,10 +222,11 @@ def case_create(
         if assignee is not None:
             _check_assignee(actor.partner, assignee)
             case.assignee = assignee
-        case.full_clean(exclude=["number"])
+        case.external_reference = _free_external_reference(actor.partner, external_reference)
+        case.full_clean(exclude=["number"], validate_constraints=False)
         case.number = _allocate_number(actor.partner)
         servicelevels.refresh_due_times(case, clock=servicelevels.Clock([], None), sent=set())
-        case.save()
+        _save_external_reference(case, external_reference)
         _event(case, actor, EventKind.CREATED, category=category, severity=severity)
         webhooks.case_created(case, actor)
         for upload in evidence:
@@ -384,6 +386,38 @@ def case_escalate(
     _save_timed(case)
     webhooks.case_escalated(case, actor)
     return case
+
+
+def _free_external_reference(partner: Partner, reference: str, case: Case | None = None) -> str:
+    """The reference, stripped, if no other case of the partner has it (the constraint is the last word)."""
+    reference = reference.strip()
+    taken = Case.objects.for_partner(partner).filter(external_reference=reference)
+    if reference and taken.exclude(pk=case.pk if case else None).exists():
+        message = _("Another case already has this external reference.")
+        raise ValidationError({"external_reference": [ValidationError(message, code="taken")]})
+    return reference
+
+
+@transaction.atomic
+def case_set_external_reference(*, case: Case, actor: Membership, external_reference: str) -> Case:
+    """Record the ticket id the partner's own tool gave the case (empty to remove it)."""
+    _authorize(actor, Action.COMMENT, case.partner)
+    case = _locked(case)
+    case.external_reference = _free_external_reference(case.partner, external_reference, case)
+    _save_external_reference(case, external_reference, update_fields=["external_reference", "updated_at"])
+    return case
+
+
+def _save_external_reference(case: Case, reference: str, **save: Any) -> None:
+    """Save the case; when another case took the same reference in the same moment (the constraint says
+    so), the field error the check gives, not a server error."""
+    try:
+        with transaction.atomic():
+            case.save(**save)
+    except IntegrityError:
+        if case.external_reference:
+            _free_external_reference(case.partner, reference, case if case.pk else None)
+        raise
 
 
 @transaction.atomic

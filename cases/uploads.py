@@ -93,12 +93,13 @@ def download_name(original_name: str, content_type: str) -> str:
     return f"{stem}.{_EXTENSIONS.get(content_type, 'bin')}"
 
 
-def download_response(attachment) -> FileResponse:
+def download_response(attachment, *, content_type: str | None = None) -> FileResponse:
     """How an attachment leaves the portal, from the web and the API alike: always a download under its
-    download_name, typed by its sniffed content, never rendered by the browser (nosniff, a sandbox CSP), and
-    not kept by shared caches."""
-    known = attachment.content_type in _EXTENSIONS
-    content_type = attachment.content_type if known else "application/octet-stream"
+    download_name, typed by its sniffed content (or as `content_type`), never rendered by the browser
+    (nosniff, a sandbox CSP), and not kept by shared caches."""
+    if content_type is None:
+        known = attachment.content_type in _EXTENSIONS
+        content_type = attachment.content_type if known else "application/octet-stream"
     # Streamed through the portal from either storage (docs/operations.md, "Files on object storage"): the
     # headers below are the portal's, whatever the bucket says. Opening reads the object's head and sizing it
     # fetches the object, so a storage that is away fails here (StorageUnavailable: 503), before any byte.

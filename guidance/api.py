@@ -24,8 +24,10 @@ PARAMETERS = [
 
 
 class TranslationStatusSerializer(serializers.Serializer):
-    language = serializers.CharField(help_text="The language asked for.")
-    content_language = serializers.CharField(help_text="The language of the text (English when missing).")
+    language = serializers.ChoiceField(choices=settings.LANGUAGES, help_text="The language asked for.")
+    content_language = serializers.ChoiceField(
+        choices=settings.LANGUAGES, help_text="The language of the text (English when missing)."
+    )
     missing = serializers.BooleanField()
     machine_translated = serializers.BooleanField()
     outdated = serializers.BooleanField(help_text="Made from an older English revision.")
@@ -34,8 +36,8 @@ class TranslationStatusSerializer(serializers.Serializer):
 
 
 class ArticleSummarySerializer(serializers.Serializer):
-    slug = serializers.CharField()
-    cloud = serializers.CharField()
+    slug = serializers.CharField(help_text="The article's address: GET /api/v1/guidance/{slug}/.")
+    cloud = serializers.ChoiceField(choices=Cloud.choices)
     title = serializers.CharField()
     description = serializers.CharField()
     translation = TranslationStatusSerializer()
@@ -61,6 +63,8 @@ def _query(request: Request) -> tuple[str, str]:
 
 
 class GuidanceViewSet(viewsets.ViewSet):
+    """Partner Center guidance articles in your language, with how current each translation is."""
+
     lookup_field = "slug"
     lookup_value_regex = r"[-a-zA-Z0-9_]+"
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-from typing import Any
+import math
+import re
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -18,6 +20,7 @@ from django.utils.translation import gettext_lazy
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions, permissions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -92,6 +95,14 @@ class IsPartnerMember(permissions.BasePermission):
         return True
 
 
+class RateLimit(NamedTuple):
+    """What the throttle counted for a request: its window's limit, what is left, seconds to the next."""
+
+    limit: int
+    remaining: int
+    reset: int
+
+
 class TokenRateThrottle(SimpleRateThrottle):
     """A rate per API token (per user when a session is used), counted in fixed windows.
 
@@ -126,6 +137,12 @@ class TokenRateThrottle(SimpleRateThrottle):
         if count is None:
             cache_logger.warning("API rate limit not applied: the cache cannot be reached")
             return True
+        # portal.api_middleware writes these as RateLimit-* headers on the response, whatever it is.
+        request._request.api_rate_limit = RateLimit(
+            limit=self.num_requests,
+            remaining=max(0, self.num_requests - count),
+            reset=max(1, math.ceil(self.retry_after)),
+        )
         return count <= self.num_requests
 
     def wait(self) -> float | None:
@@ -177,3 +194,77 @@ class BoundedJSONParser(JSONParser):
 def _refuse_constant(name: str) -> None:
     """NaN and Infinity are not JSON (Python's reader accepts them; DRF's strict parser refuses them too)."""
     raise ValueError(f"{name} is not allowed")
+
+
+MAX_PAGE_SIZE = 200
+_POSITIVE = re.compile(r"[1-9][0-9]{0,8}")
+
+
+def positive_parameter(request, name: str, *, maximum: int | None = None) -> int | None:
+    """The query parameter `name` as a positive integer, None when absent; anything else is a 400 on it."""
+    if name not in request.query_params:
+        return None
+    value = request.query_params[name]
+    if not _POSITIVE.fullmatch(value) or (maximum is not None and int(value) > maximum):
+        if maximum is None:
+            message = _("Use a whole number from 1.")
+        else:
+            message = _("Use a whole number from 1 to %(maximum)d.") % {"maximum": maximum}
+        raise exceptions.ValidationError({name: [message]})
+    return int(value)
+
+
+class StrictPageNumberPagination(PageNumberPagination):
+    """Page numbers, and `page_size` up to MAX_PAGE_SIZE; a page or size that is not a number from 1 is a
+    400 (DRF reads `page=false` as a missing page and `page_size=x` as the default)."""
+
+    page_size_query_param = "page_size"
+    max_page_size = MAX_PAGE_SIZE
+
+    def get_page_number(self, request, paginator):
+        return positive_parameter(request, self.page_query_param) or 1
+
+    def get_page_size(self, request) -> int:
+        return positive_parameter(request, "page_size", maximum=MAX_PAGE_SIZE) or self.page_size
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "required": ["count", "next", "previous", "results"],
+            "properties": {
+                "count": {"type": "integer", "description": "Rows on all pages.", "example": 120},
+                "next": {
+                    "type": "string",
+                    "nullable": True,
+                    "format": "uri",
+                    "description": "The next page, or null on the last one.",
+                    "example": "https://portal.example/api/v1/customers/?page=3",
+                },
+                "previous": {
+                    "type": "string",
+                    "nullable": True,
+                    "format": "uri",
+                    "description": "The page before, or null on the first one.",
+                    "example": "https://portal.example/api/v1/customers/?page=1",
+                },
+                "results": schema,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": self.page_query_param,
+                "required": False,
+                "in": "query",
+                "description": "The page to read, from 1.",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 999_999_999},
+            },
+            {
+                "name": "page_size",
+                "required": False,
+                "in": "query",
+                "description": f"Rows per page: {self.page_size} unless you ask, at most {MAX_PAGE_SIZE}.",
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+            },
+        ]

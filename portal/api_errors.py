@@ -14,9 +14,53 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from portal.storage import StorageUnavailable, unavailable_message
 
+# Every code an error of the API carries, and when. tests/api hold the list complete.
+ERROR_CODES = {
+    "invalid": "Invalid input: `fields` names each field (or header, or query parameter) and why.",
+    "bad_request": "The address or the query cannot be read.",
+    "parse_error": "The body is not valid JSON, or not the multipart form the upload takes.",
+    "not_authenticated": "No token was sent.",
+    "authentication_failed": "The token is not valid, or it was revoked.",
+    "permission_denied": "Your roles do not allow this, or your account belongs to no partner.",
+    "not_found": "No such object in your organisation, or no such address.",
+    "method_not_allowed": "The address does not take this method.",
+    "not_acceptable": "The API answers in JSON (and files as they are).",
+    "unsupported_media_type": "Send JSON (the upload: multipart/form-data).",
+    "too_large": "The body is too large.",
+    "throttled": "Too many requests: wait Retry-After seconds.",
+    "precondition_failed": "If-Match names a version the case no longer has: read it again.",
+    "idempotency_key_reused": "The Idempotency-Key was used before with another request.",
+    "illegal_transition": "The case's status does not allow this move now.",
+    "loop_open": "The customer has not been informed of the resolution yet.",
+    "not_resolved": "Only a resolved case allows this.",
+    "not_escalated": "Only an escalated case has a support request number.",
+    "vehicle_not_in_plan": "Your support plan does not offer this support vehicle.",
+    "bad_vehicle": "Choose a support vehicle.",
+    "bad_severity": "Choose a severity.",
+    "bad_assignee": "Assign the case to an active member of your organisation.",
+    "required": "Something the action needs is missing (a note, a reason, a message).",
+    "max_length": "A text is too long.",
+    "no_recipient": "The customer has no billing contact e-mail address.",
+    "not_failed": "Only a failed e-mail can be sent again.",
+    "already_active": "The subscription is already active.",
+    "already_suspended": "The subscription is already suspended.",
+    "last_global_admin": "The organisation keeps at least one Global admin.",
+    "self": "You cannot do this to your own account.",
+    "used": "The link was already used.",
+    "storage_unavailable": "The file storage cannot be reached: try again after Retry-After seconds.",
+    "server_error": "The server failed; try again later.",
+    "error": "Any other error; the message says what.",
+}
+
+ERROR_CODE_CHOICES = list(ERROR_CODES)
+
 
 class ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="A stable machine-readable code, e.g. illegal_transition.")
+    code = serializers.ChoiceField(
+        choices=ERROR_CODE_CHOICES,
+        help_text="A stable machine-readable code:\n\n"
+        + "\n".join(f"- `{code}`: {meaning}" for code, meaning in ERROR_CODES.items()),
+    )
     message = serializers.CharField(help_text="A human-readable message in the caller's language.")
     fields = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()),
@@ -30,7 +74,9 @@ class ErrorSerializer(serializers.Serializer):
 
 
 def error_response(code: str, message: str, http_status: int, fields: dict | None = None, headers=None):
-    body: dict[str, Any] = {"error": {"code": code, "message": str(message)}}
+    body: dict[str, Any] = {
+        "error": {"code": code if code in ERROR_CODES else "error", "message": str(message)}
+    }
     if fields:
         body["error"]["fields"] = fields
     return Response(body, status=http_status, headers=headers)

@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from cases.api import AuditEventViewSet, CaseViewSet, CustomerViewSet
+from cases.api import AuditEventViewSet, CaseViewSet, CustomerViewSet, MemberViewSet
 from guidance.api import GuidanceViewSet
 from webhooks.api import WebhookEndpointViewSet
 
@@ -15,6 +15,7 @@ router.register("cases", CaseViewSet, basename="case")
 router.register("guidance", GuidanceViewSet, basename="guidance")
 router.register("audit", AuditEventViewSet, basename="audit")
 router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
+router.register("members", MemberViewSet, basename="member")
 
 urlpatterns = [
     path("v1/", include((router.urls, "api"), namespace="v1")),

@@ -91,6 +91,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # After the language is chosen (its error messages are translated), around everything that may answer.
+    "portal.api_middleware.ApiResponseMiddleware",
     "portal.middleware.RefuseNulMiddleware",
     # A file storage that is away answers 503 (portal/storage.py).
     "portal.storage.StorageUnavailableMiddleware",
@@ -522,7 +524,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["portal.api.IsPartnerMember"],
     "DEFAULT_THROTTLE_CLASSES": ["portal.api.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"token": env.str("API_THROTTLE_RATE", "600/minute")},
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "portal.api.StrictPageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
@@ -534,6 +536,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# A sync by change cursor reads cases changed up to this many seconds ago: long enough for the transaction of
+# any change to have committed (cases/api_sync.py).
+API_SYNC_SETTLE_SECONDS = env.int("API_SYNC_SETTLE_SECONDS", 2, minimum=0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "CSP Partner Portal API",
     "DESCRIPTION": "Cases, customers and guidance for CSP partners' own tools. "
@@ -544,6 +549,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.api_schema.postprocess",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "CaseStatusEnum": "cases.models.Status",
         "SeverityEnum": "cases.models.Severity",
@@ -552,6 +561,8 @@ SPECTACULAR_SETTINGS = {
         "LanguageEnum": "portal.settings.LANGUAGES",
         "WebhookEventEnum": "webhooks.models.WebhookEvent",
         "WebhookDeliveryStatusEnum": "webhooks.models.DeliveryStatus",
+        "ErrorCodeEnum": "portal.api_errors.ERROR_CODE_CHOICES",
+        "RoleEnum": "cases.permissions.Role",
     },
 }
 
