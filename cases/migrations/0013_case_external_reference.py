@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cases', '0010_partner_message'),
+        ('cases', '0012_service_levels'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
