@@ -12,8 +12,17 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from guidance import segments as sentences
 from guidance.docfx import DocfxError, ParsedArticle, first_heading, slug_problem
-from guidance.models import Article, Cloud, Segment, Translation, TranslationType, segments_digest
+from guidance.models import (
+    Article,
+    Cloud,
+    Segment,
+    SegmentState,
+    Translation,
+    TranslationType,
+    segments_digest,
+)
 
 ENGLISH = "en"
 
@@ -34,6 +43,11 @@ class LanguageResult:
     translation_type: str
     outdated: bool
     path: str
+    by_sentence: bool = False
+    current: int = 0
+    outdated_segments: int = 0
+    missing: int = 0
+    filled: int = 0
 
 
 @dataclass
@@ -93,7 +107,8 @@ def _versions(documents: Sequence[ParsedArticle], english: ParsedArticle | None)
                 title=english.source_title or first_heading(english.source_body or "") or english.title,
                 description=english.source_description or "",
                 body=english.source_body or "",
-                segments=[],
+                # The English sentences, which every translation is compared with.
+                segments=[(s.id, s.source, s.source) for s in english.segments],
             )
         )
     for doc in documents:
@@ -198,9 +213,16 @@ def _import_article(
     if article_changed:
         article._change_reason = "Imported from DocFX files"
         article.save()
+    saved = {}
     for version, translation, action in pending:
         if action in (Action.CREATED, Action.UPDATED):
-            _save_translation(article, translation, version, now=now)
+            translation = _save_translation(article, translation, version, now=now)
+        if translation is not None:
+            saved[version.language] = translation
+    _refresh_states(article, saved)
+    for version, _translation, action in pending:
+        translation = saved.get(version.language)
+        by_sentence = bool(translation and not translation.is_source and translation.by_sentence)
         report.results.append(
             LanguageResult(
                 slug=slug,
@@ -208,8 +230,14 @@ def _import_article(
                 language=version.language,
                 action=action,
                 translation_type=version.translation_type,
-                outdated=_is_outdated(version, source_hash),
+                outdated=bool(translation and translation.is_outdated)
+                if translation
+                else _is_outdated(version, source_hash),
                 path=version.path,
+                by_sentence=by_sentence,
+                current=translation.segments_current if by_sentence else 0,
+                outdated_segments=translation.segments_outdated if by_sentence else 0,
+                missing=translation.segments_missing if by_sentence else 0,
             )
         )
     if created:
@@ -249,11 +277,9 @@ def _plan(article: Article, translation: Translation | None, version: _Version, 
         translation.translation_type == version.translation_type
         and translation.source_hash == version.source_hash
         and translation.source_path == version.path
-        and translation.has_segments == bool(version.segments)
+        and translation.has_segments == _has_segments(version)
     )
-    same_segments = (
-        list(translation.segments.values_list("segment_id", "source", "target")) == version.segments
-    )
+    same_segments = translation.imported_segments_digest == _imported_digest(version)
     if same_text and same_state and same_segments:
         return Action.UNCHANGED
     return Action.UPDATED
@@ -266,17 +292,26 @@ def _apply_text(article: Article, version: _Version) -> None:
     setattr(article, f"body_{suffix}", version.body)
 
 
-def _save_translation(article: Article, translation: Translation | None, version: _Version, *, now) -> None:
+def _has_segments(version: _Version) -> bool:
+    """Whether a translation has segments of its own (the English's are the sentences it is compared with)."""
+    return bool(version.segments) and version.translation_type != TranslationType.SOURCE
+
+
+def _imported_digest(version: _Version) -> str:
+    return segments_digest([list(row) for row in version.segments]) if version.segments else ""
+
+
+def _save_translation(
+    article: Article, translation: Translation | None, version: _Version, *, now
+) -> Translation:
     if translation is None:
         translation = Translation(article=article, language=version.language)
     text_changed = translation.imported_digest != article.content_digest(version.language)
     translation.translation_type = version.translation_type
     translation.source_hash = version.source_hash
     translation.source_path = version.path
-    translation.has_segments = bool(version.segments)
-    translation.segments_digest = segments_digest(
-        [(target, source) for _sid, source, target in version.segments]
-    )
+    translation.has_segments = _has_segments(version)
+    translation.imported_segments_digest = _imported_digest(version)
     translation.imported_at = now
     translation.imported_digest = article.content_digest(version.language)
     if text_changed:
@@ -287,9 +322,153 @@ def _save_translation(article: Article, translation: Translation | None, version
     translation.save()
     translation.segments.all().delete()
     Segment.objects.bulk_create(
-        Segment(translation=translation, position=index, segment_id=sid, source=source, target=target)
+        Segment(
+            translation=translation,
+            position=index,
+            segment_id=sid,
+            source=source,
+            english=source,
+            target=target,
+            state=SegmentState.CURRENT,
+        )
         for index, (sid, source, target) in enumerate(version.segments)
     )
+    return translation
+
+
+# --- Segment states ----------------------------------------------------------------------------------------
+
+
+def _english_sentences(article: Article, translations: dict[str, Translation]) -> list[sentences.English]:
+    english = translations.get(ENGLISH)
+    if english is None:
+        return []
+    rows = english.segments.order_by("position").values_list("segment_id", "english")
+    return [sentences.English(sid, text) for sid, text in rows]
+
+
+def _states_without_english(article: Article, translation: Translation) -> list[sentences.State]:
+    """Where the article has no English sentences (an English file without spans): every segment is as
+    current as its whole translation, and the new English is not known."""
+    made_from_current = not article.source_hash or translation.source_hash == article.source_hash
+    rows = translation.segments.exclude(state=SegmentState.MISSING).order_by("position")
+    return [
+        sentences.State(
+            s.segment_id,
+            SegmentState.CURRENT if made_from_current else SegmentState.OUTDATED,
+            s.source,
+            s.source if made_from_current else "",
+            s.target,
+        )
+        for s in rows
+    ]
+
+
+def _stored_states(translation: Translation) -> list[sentences.State]:
+    rows = translation.segments.order_by("position").values_list(
+        "segment_id", "state", "source", "english", "target"
+    )
+    return [sentences.State(*row) for row in rows]
+
+
+def _refresh_states(article: Article, translations: dict[str, Translation]) -> None:
+    """Compare each translation that has segments with the article's English sentences, and store the
+    states (and their counts) where they changed."""
+    english = _english_sentences(article, translations)
+    for translation in translations.values():
+        if translation.is_source or not translation.has_segments:
+            continue
+        stored = _stored_states(translation)
+        if english:
+            old = [sentences.Old(s.id, s.source, s.target) for s in stored if s.state != SegmentState.MISSING]
+            states = sentences.compare(english, old)
+        else:
+            states = _states_without_english(article, translation)
+        _store_states(translation, states, stored=stored)
+
+
+def _store_states(
+    translation: Translation, states: list[sentences.State], *, stored: list[sentences.State]
+) -> None:
+    counts = sentences.counts(states)
+    digest = segments_digest([[s.id, s.state, s.source, s.english, s.target] for s in states])
+    unchanged = (
+        states == stored
+        and translation.segments_digest == digest
+        and (translation.segments_current, translation.segments_outdated, translation.segments_missing)
+        == (counts[SegmentState.CURRENT], counts[SegmentState.OUTDATED], counts[SegmentState.MISSING])
+    )
+    if unchanged:
+        return
+    translation.segments.all().delete()
+    Segment.objects.bulk_create(
+        Segment(
+            translation=translation,
+            position=index,
+            segment_id=s.id,
+            state=s.state,
+            source=s.source,
+            english=s.english,
+            target=s.target,
+        )
+        for index, s in enumerate(states)
+    )
+    translation.segments_current = counts[SegmentState.CURRENT]
+    translation.segments_outdated = counts[SegmentState.OUTDATED]
+    translation.segments_missing = counts[SegmentState.MISSING]
+    translation.segments_digest = digest
+    Translation.objects.filter(pk=translation.pk).update(
+        segments_current=translation.segments_current,
+        segments_outdated=translation.segments_outdated,
+        segments_missing=translation.segments_missing,
+        segments_digest=digest,
+    )
+
+
+def article_english_edited(*, article: Article, old_body: str, minor: bool = False) -> bool:
+    """After an edit of the article's English body (old_body before it): follow the English sentences into
+    the new body and compare every translation with them again. A minor edit (a typo, formatting) moves the
+    translations of the sentences that were current onto their new English, so that they stay current.
+    Returns whether the article has English sentences to compare with."""
+    with transaction.atomic():
+        translations = {t.language: t for t in article.translations.select_for_update()}
+        english = translations.get(ENGLISH)
+        before = _english_sentences(article, translations)
+        if english is None or not before:
+            return False
+        after = sentences.english_after_edit(old_body, article.body_en or "", before)
+        if minor:
+            _keep_current(translations, before, after)
+        _store_states(
+            english,
+            [sentences.State(e.id, SegmentState.CURRENT, e.text, e.text, e.text) for e in after],
+            stored=_stored_states(english),
+        )
+        _refresh_states(article, translations)
+    return True
+
+
+def _keep_current(
+    translations: dict[str, Translation], before: list[sentences.English], after: list[sentences.English]
+) -> None:
+    """Make the current segments of every translation be made from the new text of their English sentence."""
+    new_text = {e.id: e.text for e in after}
+    moved = {
+        sentences.normalise(e.text): new_text[e.id]
+        for e in before
+        if e.id in new_text and new_text[e.id] != e.text
+    }
+    if not moved:
+        return
+    for translation in translations.values():
+        if translation.is_source or not translation.has_segments:
+            continue
+        for segment in translation.segments.filter(state=SegmentState.CURRENT):
+            english = moved.get(sentences.normalise(segment.source))
+            if english is not None:
+                segment.source = english
+                segment.english = english
+                segment.save(update_fields=["source", "english"])
 
 
 def translations_mark_reviewed(*, translations: Iterable[Translation], user) -> int:

@@ -1,0 +1,232 @@
+"""Sentence-level translation state: the seed articles and revisions of their English made by the tests."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from guidance import segments
+from guidance.models import Article, ArticleStatus, Translation
+from guidance.services import article_english_edited
+from tests.guidance.conftest import CONTENT
+
+pytestmark = pytest.mark.django_db
+
+ZH_CN = CONTENT / "global" / "provide-billing-support.zh-cn.md"
+GLOBAL = "/{lang}/guidance/global/provide-billing-support/"
+
+# The revision the tests make of the zh-CN file's English: two sentences changed, one added, one removed.
+CHANGED = {
+    "You are responsible for on-time payments to Microsoft.": "You are responsible for paying Microsoft on time.",
+    "The partner may charge for all or part of the support provided to customers.": (
+        "The partner may charge for some or all of the support provided to customers."
+    ),
+}
+ADDED_AFTER = '<span data-stu-id="4e4a7-110">Sales agent</span></span>\n'
+ADDED = (
+    '- <span data-ttu-id="4e4a7-200">报告管理员</span><span class="sxs-lookup">'
+    '<span data-stu-id="4e4a7-200">Reports admin</span></span>\n'
+)
+REMOVED = re.compile(r"^.*4e4a7-126.*\n", re.MULTILINE)
+
+
+def english_revision(tmp_path: Path) -> Path:
+    """The zh-CN file as a newer ja-JP file whose English differs in four sentences."""
+    text = ZH_CN.read_text(encoding="utf-8")
+    for old, new in CHANGED.items():
+        assert old in text
+        text = text.replace(f">{old}<", f">{new}<")
+    text = text.replace(ADDED_AFTER, ADDED_AFTER + ADDED)
+    text = REMOVED.sub("", text, count=1)
+    text = text.replace("ms.contentlocale: zh-CN", "ms.contentlocale: ja-JP")
+    text = text.replace("ms.lasthandoff: 01/14/2021", "ms.lasthandoff: 06/01/2021")
+    text = text.replace("11a17550ed5c0ab2154ec0daa03818236b26e820", "2" * 40)
+    path = tmp_path / "provide-billing-support.ja-jp.md"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def run(*paths: Path | str, force: bool = False) -> str:
+    out = io.StringIO()
+    call_command("import_guidance", *map(str, paths), *(["--force"] if force else []), stdout=out)
+    return out.getvalue()
+
+
+def translation(language: str, cloud: str = "global") -> Translation:
+    return Translation.objects.select_related("article").get(
+        article__slug="provide-billing-support", article__cloud=cloud, language=language
+    )
+
+
+def states(t: Translation) -> dict[str, list[str]]:
+    by_state: dict[str, list[str]] = {}
+    for segment in t.segments.order_by("position"):
+        by_state.setdefault(segment.state, []).append(segment.english or segment.source)
+    return by_state
+
+
+# --- The comparison on its own -----------------------------------------------------------------------------
+
+
+def test_normalising_ignores_whitespace_nbsp_and_markup() -> None:
+    """Spacing, non-breaking spaces, emphasis, anchors and link targets do not change a sentence's words."""
+    assert segments.normalise('<a href="" id="x"></a>**Billing**\xa0 [disputes](a.md)') == "Billing disputes"
+    assert segments.normalise("- Global  admin") == "Global admin"
+    assert segments.normalise("Billing admin") != segments.normalise("Billing admins")
+
+
+def test_compare_marks_changed_added_and_removed_sentences() -> None:
+    """An equal sentence is current, a rewritten one outdated, a new one missing, a removed one dropped."""
+    english = [segments.English("e1", "One."), segments.English("e2", "Two is changed now."),
+               segments.English("e3", "Brand new words here.")]  # fmt: skip
+    old = [segments.Old("a", "One.", "一"), segments.Old("b", "Two is changed.", "二"),
+           segments.Old("c", "Three, removed entirely.", "三")]  # fmt: skip
+    result = segments.compare(english, old)
+    assert [(s.id, s.state) for s in result] == [
+        ("a", "current"),
+        ("b", "outdated"),
+        ("c", "dropped"),
+        ("e3", "missing"),
+    ]
+    assert segments.counts(result) == {"current": 1, "outdated": 1, "missing": 1}
+
+
+def test_english_after_edit_follows_sentences_into_the_new_body() -> None:
+    """Each old sentence takes the text now in its place; a line added between sentences is a new one, and a
+    sentence whose text was deleted is gone."""
+    old_body = "# Title\n\n- First one.\n- Second one.\n\nThird one.\n"
+    new_body = "# Title\n\n- First one, edited.\n- Added line.\n- Second one.\n"
+    before = [segments.English("t", "Title"), segments.English("a", "First one."),
+              segments.English("b", "Second one."), segments.English("c", "Third one.")]  # fmt: skip
+    after = segments.english_after_edit(old_body, new_body, before)
+    assert [e.text for e in after] == ["Title", "First one, edited.", "Added line.", "Second one."]
+    assert [e.id for e in after][:2] == ["t", "a"] and after[3].id == "b"
+    assert after[2].id.startswith("en-")
+
+
+# --- The seed articles -------------------------------------------------------------------------------------
+
+
+def test_seed_translations_have_their_states(seeded) -> None:
+    """zh-Hans (the newest English) is current; ja and zh-Hant say per sentence what changed; ru is whole."""
+    zh_hans, ja, zh_hant, ru = (translation(code) for code in ("zh-hans", "ja", "zh-hant", "ru"))
+    assert (zh_hans.segments_current, zh_hans.segments_changed, zh_hans.status) == (33, 0, "current")
+    for t in (ja, zh_hant):
+        assert (t.segments_current, t.segments_outdated, t.segments_missing) == (0, 4, 29)
+        assert t.status == ArticleStatus.OUTDATED
+        outdated = states(t)["outdated"]
+        assert "You are responsible for on-time payments to Microsoft." in outdated
+    assert ru.by_sentence is False and ru.status == ArticleStatus.OUTDATED
+    assert translation("zh-hant", "21vianet").status == ArticleStatus.CURRENT
+
+
+def test_japanese_page_marks_every_segment_with_its_state(client, seeded) -> None:
+    """The ja page carries a state and id on every segment, the counts, and a legend."""
+    html = client.get(GLOBAL.format(lang="ja")).content.decode()
+    found = re.findall(r'data-segment-id="([^"]+)" data-segment-state="(\w+)"', html)
+    assert {state for _id, state in found} == {"outdated", "missing"}
+    assert ("38f41-115", "outdated") in found
+    notice = html.split('data-status="outdated"')[1].split("</p>")[0]
+    assert notice.count("33") == 2  # "33 of 33 sentences changed", in Japanese once translated
+    assert 'class="segment-legend"' in html
+    assert '<span class="segment-english" lang="en">You are responsible for on-time payments' in html
+    assert 'data-segment-state="missing" lang="en">Global admin</span>' in html
+
+
+def test_english_page_has_no_segment_marks(client, seeded) -> None:
+    """The English page is the source: nothing in it is marked."""
+    html = client.get(GLOBAL.format(lang="en")).content.decode()
+    assert "data-segment-state" not in html
+
+
+def test_russian_page_says_it_is_outdated_as_a_whole(client, seeded) -> None:
+    """Without spans the ru page cannot be split, and says so."""
+    html = client.get(GLOBAL.format(lang="ru")).content.decode()
+    assert 'class="notice notice--whole"' in html
+    assert "data-segment-state" not in html
+
+
+# --- A newer English revision ------------------------------------------------------------------------------
+
+
+def test_newer_revision_outdates_exactly_the_changed_sentences(db, tmp_path) -> None:
+    """Two changed sentences are outdated, the added one missing, the removed one dropped; the rest current."""
+    run(ZH_CN)
+    assert translation("zh-hans").status == ArticleStatus.CURRENT
+    run(ZH_CN, english_revision(tmp_path))
+    zh = translation("zh-hans")
+    assert (zh.segments_current, zh.segments_outdated, zh.segments_missing) == (30, 2, 1)
+    assert zh.status == ArticleStatus.PARTLY_OUTDATED
+    by_state = states(zh)
+    assert by_state["outdated"] == list(CHANGED.values())
+    assert by_state["missing"] == ["Reports admin"]
+    assert by_state["dropped"] == ["Premier Support for Partners (fee base)"]
+
+
+def test_partly_outdated_page_says_how_many_sentences_changed(client, tmp_path) -> None:
+    """The zh-Hans page says 3 of 33 sentences changed and marks each one; the translation of the removed
+    sentence, still in the body, is marked outdated too."""
+    run(ZH_CN, english_revision(tmp_path))
+    html = client.get(GLOBAL.format(lang="zh-hans")).content.decode()
+    notice = html.split('data-status="partly-outdated"')[1].split("</p>")[0]
+    assert "3" in notice and "33" in notice
+    assert html.count('data-segment-state="outdated"') == 3
+    assert html.count("segment--dropped") == 1
+    assert html.count('data-segment-state="missing"') == 1
+    assert html.count('data-segment-state="current"') == 29  # and the title, shown above the body
+    bilingual = client.get(GLOBAL.format(lang="zh-hans") + "?bilingual=1").content.decode()
+    assert bilingual.count('data-segment-state="current"') == 29
+    assert 'class="segment-source" lang="en">You are responsible for on-time payments' in bilingual
+
+
+def test_reimport_of_a_revision_is_idempotent(db, tmp_path) -> None:
+    """Importing the same files again changes no state and reports nothing changed."""
+    revision = english_revision(tmp_path)
+    run(ZH_CN, revision)
+    before = list(translation("zh-hans").segments.values_list("segment_id", "state", "source", "english"))
+    assert "Nothing changed." in run(ZH_CN, revision)
+    after = list(translation("zh-hans").segments.values_list("segment_id", "state", "source", "english"))
+    assert after == before
+
+
+def test_import_summary_counts_segments_per_language(db, tmp_path) -> None:
+    """The summary lists current, outdated and missing segments of each language."""
+    out = run(ZH_CN, english_revision(tmp_path))
+    row = next(line for line in out.splitlines() if "zh-hans" in line and "│" in line and "30" in line)
+    assert re.search(r"30\s*│\s*2\s*│\s*1\b", row)
+
+
+# --- An admin's edit of the English ------------------------------------------------------------------------
+
+
+def _edit_english(old: str, new: str) -> tuple[Article, str]:
+    article = Article.objects.get(slug="provide-billing-support", cloud="global")
+    before = article.body_en
+    assert old in before
+    article.body_en = before.replace(old, new)
+    article.save()
+    return article, before
+
+
+def test_english_edit_outdates_the_edited_sentence(db) -> None:
+    """An admin's edit of one English sentence outdates that sentence in every translation that had it."""
+    run(ZH_CN)
+    article, before = _edit_english("disable your customer's access", "suspend your customer's access")
+    assert article_english_edited(article=article, old_body=before)
+    zh = translation("zh-hans")
+    assert (zh.segments_current, zh.segments_outdated, zh.segments_missing) == (32, 1, 0)
+    assert states(zh)["outdated"][0].startswith("If necessary, you can suspend")
+
+
+def test_minor_english_edit_keeps_translations_current(db) -> None:
+    """The typo option moves the translations onto the corrected English: nothing is outdated."""
+    run(ZH_CN)
+    article, before = _edit_english("on-time payments", "on-time payment")
+    assert article_english_edited(article=article, old_body=before, minor=True)
+    zh = translation("zh-hans")
+    assert (zh.segments_current, zh.segments_outdated, zh.segments_missing) == (33, 0, 0)
+    assert "You are responsible for on-time payment to Microsoft." in states(zh)["current"]
