@@ -15,11 +15,17 @@ from django.utils.translation import ngettext
 from modeltranslation.admin import TabbedDjangoJqueryTranslationAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
-from guidance.forms import TextareaField
-from guidance.models import Article, Translation, TranslationType, outdated_condition
+from guidance.forms import ArticleAdminForm, TextareaField
+from guidance.models import Article, Translation, TranslationType, normalised_text, outdated_condition
 from guidance.reading import linkable
-from guidance.services import translations_mark_reviewed, translations_mark_unreviewed
+from guidance.services import (
+    article_english_edited,
+    translations_mark_reviewed,
+    translations_mark_unreviewed,
+)
 from portal.admin import LabelledTabularInline
+
+MINOR_CHANGE_REASON = "Minor English change (typo or formatting): translations kept current"
 
 STATUS_CHOICES = (
     ("missing", _("missing")),
@@ -123,8 +129,9 @@ class ArticleAdmin(SimpleHistoryAdmin, TabbedDjangoJqueryTranslationAdmin):
     list_filter = ("cloud", LanguageFilter, TranslationStatusFilter)
     search_fields = ("slug", *(f"title_{code.replace('-', '_')}" for code, _name in settings.LANGUAGES))
     readonly_fields = ("source_hash", "source_date", "asset_id", "metadata", "created_at", "updated_at")
+    form = ArticleAdminForm
     fieldsets = (
-        (None, {"fields": ("slug", "cloud", "title", "description", "body")}),
+        (None, {"fields": ("slug", "cloud", "title", "description", "body", "minor_change")}),
         (
             _("DocFX source"),
             {
@@ -186,6 +193,21 @@ class ArticleAdmin(SimpleHistoryAdmin, TabbedDjangoJqueryTranslationAdmin):
     @admin.action(description=_("Mark all translations of the selected articles reviewed"))
     def mark_reviewed(self, request: HttpRequest, queryset: QuerySet[Article]) -> None:
         _review(self, request, Translation.objects.filter(article__in=queryset))
+
+    def save_model(self, request, obj, form, change) -> None:
+        old_body = (
+            Article.objects.filter(pk=obj.pk).values_list("body_en", flat=True).first() if change else None
+        )
+        english_edited = old_body is not None and normalised_text(old_body, body=True) != normalised_text(
+            obj.body_en or "", body=True
+        )
+        minor = english_edited and form.cleaned_data.get("minor_change", False)
+        if minor:
+            obj._change_reason = MINOR_CHANGE_REASON
+        super().save_model(request, obj, form, change)
+        if english_edited:
+            # The translations are compared with the edited English sentence by sentence.
+            article_english_edited(article=obj, old_body=old_body, minor=minor)
 
     def save_formset(self, request, form, formset, change) -> None:
         super().save_formset(request, form, formset, change)

@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 
 from guidance import segments
 from guidance.models import Article, ArticleStatus, Translation
 from guidance.services import article_english_edited
+from tests.api.test_api import token_client
 from tests.guidance.conftest import CONTENT
+from tests.guidance.test_admin import form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -230,3 +233,59 @@ def test_minor_english_edit_keeps_translations_current(db) -> None:
     zh = translation("zh-hans")
     assert (zh.segments_current, zh.segments_outdated, zh.segments_missing) == (33, 0, 0)
     assert "You are responsible for on-time payment to Microsoft." in states(zh)["current"]
+
+
+@pytest.mark.parametrize("minor", [False, True])
+def test_admin_english_edit_outdates_unless_minor(client, staff, minor: bool) -> None:
+    """Editing the English in admin outdates the edited sentence, unless marked a minor change (in history)."""
+    run(ZH_CN)
+    article = Article.objects.get(slug="provide-billing-support", cloud="global")
+    client.force_login(staff)
+    url = reverse("admin:guidance_article_change", args=[article.pk])
+    data = form_data(client.get(url))
+    data["body_en"] = str(data["body_en"]).replace("on-time payments", "on-time payment")
+    if minor:
+        data["minor_change"] = "on"
+    saved = client.post(url, data)
+    assert saved.status_code == 302, saved.context["adminform"].form.errors if saved.context else saved
+    zh = translation("zh-hans")
+    assert (zh.segments_current, zh.segments_outdated) == ((33, 0) if minor else (32, 1))
+    history = client.get(reverse("admin:guidance_article_history", args=[article.pk])).content.decode()
+    assert ("Minor English change (typo or formatting)" in history) is minor
+
+
+# --- The API -----------------------------------------------------------------------------------------------
+
+
+def test_api_detail_gives_counts_and_segments(seeded, helpdesk_agent) -> None:
+    """The ja article in the API carries its counts and each sentence's state, English and translation."""
+    client = token_client(helpdesk_agent)
+    response = client.get("/api/v1/guidance/provide-billing-support/", {"lang": "ja"})
+    assert response.status_code == 200
+    data = response.json()
+    assert data["translation"]["status"] == "outdated"
+    assert data["translation"]["segment_counts"] == {"current": 0, "outdated": 4, "missing": 29}
+    assert len(data["segments"]) == 33
+    payment = next(s for s in data["segments"] if s["id"] == "38f41-115")
+    assert payment == {
+        "id": "38f41-115",
+        "state": "outdated",
+        "source": "You are responsible for on-time payments to Microsoft.",
+        "made_from": "You are responsible for payment to Microsoft.",
+        "translation": "貴社は、Microsoft への支払い義務を負うものとします。",
+    }
+    missing = next(s for s in data["segments"] if s["state"] == "missing")
+    assert missing["translation"] is None and missing["made_from"] is None
+
+
+def test_api_list_gives_counts_per_article(seeded, helpdesk_agent) -> None:
+    """The list carries the counts (null for ru, which has no sentences, and for English)."""
+    client = token_client(helpdesk_agent)
+    counts = {}
+    for lang in ("zh-hans", "zh-hant", "ru", "en"):
+        rows = client.get("/api/v1/guidance/", {"lang": lang}).json()
+        counts[lang] = next(r for r in rows if r["slug"] == "provide-billing-support")["translation"]
+    assert counts["zh-hans"]["segment_counts"] == {"current": 33, "outdated": 0, "missing": 0}
+    assert counts["zh-hant"]["segment_counts"] == {"current": 0, "outdated": 4, "missing": 29}
+    assert counts["ru"]["segment_counts"] is None and counts["ru"]["status"] == "outdated"
+    assert counts["en"]["segment_counts"] is None and counts["en"]["status"] == "current"
