@@ -437,6 +437,95 @@ def segments_digest(rows: list[tuple[str, ...]]) -> str:
     return hashlib.sha256(json.dumps(rows, ensure_ascii=False).encode()).hexdigest()
 
 
+# A memory entry whose English is this alike (0-100) to a sentence is suggested for it.
+SUGGESTION_SCORE = 75.0
+
+
+def sentence_key(english: str) -> str:
+    """The key of an English sentence in the translation memory: a digest of its words (see
+    guidance.segments.normalise), so spacing and markup do not tell two sentences apart."""
+    from guidance.segments import normalise
+
+    return hashlib.sha256(normalise(english).encode()).hexdigest()
+
+
+class MemoryQuerySet(models.QuerySet["TranslationMemory"]):
+    def usable_for(self, translation: Translation) -> MemoryQuerySet:
+        """Entries that may fill or be suggested for translation: a machine translation is only offered to a
+        human-translated page once a reviewer accepted it."""
+        entries = self.filter(language=translation.language)
+        if translation.is_machine:
+            return entries
+        return entries.filter(models.Q(machine=False) | models.Q(reviewed=True))
+
+    def suggestions(self, english: str, *, limit: int = 5) -> list[tuple[TranslationMemory, float]]:
+        """Entries whose English is at least SUGGESTION_SCORE alike (rapidfuzz), best first, with the score:
+        only offered, never filled in."""
+        from rapidfuzz import fuzz, process
+
+        from guidance.segments import normalise
+
+        entries = list(self)
+        found = process.extract(
+            normalise(english),
+            [normalise(entry.source) for entry in entries],
+            scorer=fuzz.ratio,
+            score_cutoff=SUGGESTION_SCORE,
+            limit=limit,
+        )
+        return [(entries[index], score) for _text, score, index in found]
+
+
+class TranslationMemory(models.Model):
+    """An English sentence and a translation of it the portal has seen, with where the pair came from."""
+
+    language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES)
+    source_key = models.CharField(max_length=64, editable=False, verbose_name=_("sentence key"))
+    source = models.TextField(_("English"))
+    target = models.TextField(_("translation"))
+    # A digest of the translation: the unique index holds it, not text of any length.
+    target_key = models.CharField(max_length=64, editable=False, verbose_name=_("translation key"))
+    origin_path = models.CharField(_("from file"), max_length=500, blank=True)
+    origin_revision = models.CharField(_("from English revision"), max_length=64, blank=True)
+    origin_article = models.ForeignKey(
+        "Article",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("from article"),
+    )
+    machine = models.BooleanField(_("machine translation"), default=False)
+    reviewed = models.BooleanField(_("reviewed"), default=False)
+    created_at = models.DateTimeField(_("remembered"), auto_now_add=True)
+
+    objects = MemoryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("translation memory entry")
+        verbose_name_plural = _("translation memory")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["language", "source_key", "target_key"], name="guidance_memory_sentence_target"
+            )
+        ]
+        indexes = [models.Index(fields=["language", "source_key"], name="guidance_memory_lookup")]
+
+    def __str__(self) -> str:
+        return f"[{self.language}] {self.source[:60]}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.source_key = sentence_key(self.source)
+        self.target_key = hashlib.sha256(self.target.encode()).hexdigest()
+        super().save(*args, **kwargs)
+
+    @property
+    def origin(self) -> str:
+        kind = _("machine translation") if self.machine else _("human translation")
+        reviewed = _("reviewed") if self.reviewed else _("not reviewed")
+        return f"{self.origin_path or '—'} ({self.origin_revision[:8] or '—'}; {kind}, {reviewed})"
+
+
 class Segment(models.Model):
     """One aligned sentence (or merged group) of a translation and its English source."""
 
@@ -451,6 +540,18 @@ class Segment(models.Model):
     target = models.TextField(_("translation"), blank=True)
     state = models.CharField(
         _("state"), max_length=10, choices=SegmentState.choices, default=SegmentState.CURRENT
+    )
+    # The text that stands for this segment in the body when it is not the translation: the old translation
+    # a memory match replaced on the page, or "" where the page inserts it. NULL (not ""): the translation is
+    # in the body itself.
+    in_body = models.TextField(_("text in the body"), null=True, blank=True)  # noqa: DJ001
+    memory = models.ForeignKey(
+        TranslationMemory,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("filled from memory"),
     )
 
     class Meta:

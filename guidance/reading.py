@@ -281,7 +281,7 @@ def article_page(article: Article, language: str, *, bilingual: bool = False) ->
 def page_segments(translation: Translation) -> list[PageSegment]:
     """A translation's segments as a page shows them, in order (one query)."""
     rows = translation.segments.order_by("position").values_list(
-        "segment_id", "state", "target", "source", "english"
+        "segment_id", "state", "target", "source", "english", "in_body"
     )
     return [PageSegment(*row) for row in rows]
 

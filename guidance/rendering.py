@@ -73,6 +73,9 @@ class PageSegment:
     target: str
     source: str
     english: str
+    # What stands for the segment in the body when not its translation (filled from memory): the old
+    # translation it replaces, or "" where it is inserted. None: the translation itself.
+    in_body: str | None = None
 
 
 def _markdown() -> MarkdownIt:
@@ -115,6 +118,8 @@ def _segment_open(index: int, segment: PageSegment) -> str:
     classes = "segment" if state == "current" else f"segment segment--{state}"
     if segment.state == "dropped":
         classes += " segment--dropped"
+    if segment.in_body is not None:
+        classes += " segment--from-memory"
     lang = ' lang="en"' if state == "missing" else ""
     return (
         f'<span class="{classes}" data-segment="{index}" data-segment-id="{escape(segment.id)}" '
@@ -163,21 +168,23 @@ def _mark_segments(body: str, segments: Sequence[PageSegment]) -> tuple[str, int
     aligned = 0
     waiting: list[str] = []  # missing segments before any translation was found
     for index, segment in enumerate(segments):
-        if segment.state == "missing":
-            if not segment.english.strip():
+        if segment.state == "missing" or segment.in_body == "":
+            shown = "" if segment.state == "missing" else segment.target
+            if not (segment.english if segment.state == "missing" else shown).strip():
                 continue
-            (out if aligned else waiting).append(_marked(index, ""))
+            (out if aligned else waiting).append(_marked(index, shown))
             continue
-        if not segment.target.strip():
+        in_body = segment.target if segment.in_body is None else segment.in_body
+        if not in_body.strip():
             continue
-        found = body.find(segment.target, cursor)
+        found = body.find(in_body, cursor)
         if found < 0:
             continue
         out.append(body[cursor:found])
         out.extend(waiting)
         waiting.clear()
         out.append(_marked(index, segment.target))
-        cursor = found + len(segment.target)
+        cursor = found + len(in_body)
         aligned += 1
     out.append(body[cursor:])
     if waiting:

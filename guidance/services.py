@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -20,8 +22,10 @@ from guidance.models import (
     Segment,
     SegmentState,
     Translation,
+    TranslationMemory,
     TranslationType,
     segments_digest,
+    sentence_key,
 )
 
 ENGLISH = "en"
@@ -219,6 +223,8 @@ def _import_article(
             translation = _save_translation(article, translation, version, now=now)
         if translation is not None:
             saved[version.language] = translation
+            if action in (Action.CREATED, Action.UPDATED) and translation.has_segments:
+                _remember(article, translation)
     _refresh_states(article, saved)
     for version, _translation, action in pending:
         translation = saved.get(version.language)
@@ -238,6 +244,7 @@ def _import_article(
                 current=translation.segments_current if by_sentence else 0,
                 outdated_segments=translation.segments_outdated if by_sentence else 0,
                 missing=translation.segments_missing if by_sentence else 0,
+                filled=getattr(translation, "filled", 0) if by_sentence else 0,
             )
         )
     if created:
@@ -347,53 +354,138 @@ def _english_sentences(article: Article, translations: dict[str, Translation]) -
     return [sentences.English(sid, text) for sid, text in rows]
 
 
-def _states_without_english(article: Article, translation: Translation) -> list[sentences.State]:
+@dataclass
+class _Row:
+    """A segment as stored: its state and texts, what stands for it in the body, and its memory entry."""
+
+    id: str
+    state: str
+    source: str
+    english: str
+    target: str
+    in_body: str | None = None
+    memory_id: int | None = None
+
+
+def _states_without_english(article: Article, stored: list[_Row], translation: Translation) -> list[_Row]:
     """Where the article has no English sentences (an English file without spans): every segment is as
     current as its whole translation, and the new English is not known."""
     made_from_current = not article.source_hash or translation.source_hash == article.source_hash
-    rows = translation.segments.exclude(state=SegmentState.MISSING).order_by("position")
     return [
-        sentences.State(
-            s.segment_id,
-            SegmentState.CURRENT if made_from_current else SegmentState.OUTDATED,
-            s.source,
-            s.source if made_from_current else "",
-            s.target,
+        dataclasses.replace(
+            row,
+            state=SegmentState.CURRENT if made_from_current else SegmentState.OUTDATED,
+            english=row.source if made_from_current else "",
         )
-        for s in rows
+        for row in stored
+        if row.state != SegmentState.MISSING
     ]
 
 
-def _stored_states(translation: Translation) -> list[sentences.State]:
-    rows = translation.segments.order_by("position").values_list(
-        "segment_id", "state", "source", "english", "target"
+_ROW_FIELDS = ("segment_id", "state", "source", "english", "target", "in_body", "memory_id")
+
+
+def _stored_rows(translation: Translation) -> list[_Row]:
+    rows = translation.segments.order_by("position").values_list(*_ROW_FIELDS)
+    return [_Row(*row) for row in rows]
+
+
+def _compared(english: list[sentences.English], stored: list[_Row]) -> list[_Row]:
+    """The stored segments compared with the English; a segment kept keeps what stands for it in the body."""
+    kept = {row.id: row for row in stored if row.state != SegmentState.MISSING}
+    old = [sentences.Old(row.id, row.source, row.target) for row in kept.values()]
+    rows = []
+    for state in sentences.compare(english, old):
+        before = kept.get(state.id) if state.state != SegmentState.MISSING else None
+        rows.append(
+            _Row(
+                state.id,
+                state.state,
+                state.source,
+                state.english,
+                state.target,
+                before.in_body if before else None,
+                before.memory_id if before else None,
+            )
+        )
+    return rows
+
+
+def _fill_from_memory(translation: Translation, rows: list[_Row]) -> None:
+    """Fill each outdated or missing segment whose English the memory holds exactly: the page shows the
+    remembered translation in place of the old one (or where the missing sentence goes)."""
+    wanted = [row for row in rows if row.state in (SegmentState.OUTDATED, SegmentState.MISSING)]
+    if not wanted:
+        return
+    keys = {sentence_key(row.english) for row in wanted}
+    entries = (
+        TranslationMemory.objects.usable_for(translation)
+        .filter(source_key__in=keys)
+        .order_by("machine", "-reviewed", "pk")
     )
-    return [sentences.State(*row) for row in rows]
+    best: dict[str, TranslationMemory] = {}
+    for entry in entries:
+        best.setdefault(entry.source_key, entry)
+    for row in wanted:
+        entry = best.get(sentence_key(row.english))
+        if entry is None:
+            continue
+        if row.state == SegmentState.OUTDATED:
+            row.in_body = row.in_body if row.in_body is not None else row.target
+        else:
+            row.in_body = ""
+        row.state, row.source, row.target, row.memory_id = (
+            SegmentState.CURRENT,
+            row.english,
+            entry.target,
+            entry.pk,
+        )
+
+
+def _remember(article: Article, translation: Translation) -> None:
+    """Add the translation's (English, translation) pairs to the memory, with where they came from."""
+    rows = translation.segments.filter(memory__isnull=True).exclude(target="").exclude(source="")
+    entries = [
+        TranslationMemory(
+            language=translation.language,
+            source=source,
+            source_key=sentence_key(source),
+            target=target,
+            target_key=hashlib.sha256(target.encode()).hexdigest(),
+            origin_path=translation.source_path,
+            origin_revision=translation.source_hash,
+            origin_article=article,
+            machine=translation.is_machine,
+            reviewed=translation.reviewed,
+        )
+        for source, target in rows.values_list("source", "target")
+    ]
+    TranslationMemory.objects.bulk_create(entries, ignore_conflicts=True)
 
 
 def _refresh_states(article: Article, translations: dict[str, Translation]) -> None:
-    """Compare each translation that has segments with the article's English sentences, and store the
-    states (and their counts) where they changed."""
+    """Compare each translation that has segments with the article's English sentences, fill what the memory
+    holds exactly, and store the states (and their counts) where they changed. Each translation's
+    `filled` says how many of its segments the memory filled."""
     english = _english_sentences(article, translations)
     for translation in translations.values():
         if translation.is_source or not translation.has_segments:
             continue
-        stored = _stored_states(translation)
+        stored = _stored_rows(translation)
         if english:
-            old = [sentences.Old(s.id, s.source, s.target) for s in stored if s.state != SegmentState.MISSING]
-            states = sentences.compare(english, old)
+            rows = _compared(english, stored)
+            _fill_from_memory(translation, rows)
         else:
-            states = _states_without_english(article, translation)
-        _store_states(translation, states, stored=stored)
+            rows = _states_without_english(article, stored, translation)
+        translation.filled = sum(1 for row in rows if row.memory_id and row.state == SegmentState.CURRENT)
+        _store_rows(translation, rows, stored=stored)
 
 
-def _store_states(
-    translation: Translation, states: list[sentences.State], *, stored: list[sentences.State]
-) -> None:
-    counts = sentences.counts(states)
-    digest = segments_digest([[s.id, s.state, s.source, s.english, s.target] for s in states])
+def _store_rows(translation: Translation, rows: list[_Row], *, stored: list[_Row]) -> None:
+    counts = sentences.counts(rows)
+    digest = segments_digest([dataclasses.astuple(row) for row in rows])
     unchanged = (
-        states == stored
+        rows == stored
         and translation.segments_digest == digest
         and (translation.segments_current, translation.segments_outdated, translation.segments_missing)
         == (counts[SegmentState.CURRENT], counts[SegmentState.OUTDATED], counts[SegmentState.MISSING])
@@ -405,13 +497,15 @@ def _store_states(
         Segment(
             translation=translation,
             position=index,
-            segment_id=s.id,
-            state=s.state,
-            source=s.source,
-            english=s.english,
-            target=s.target,
+            segment_id=row.id,
+            state=row.state,
+            source=row.source,
+            english=row.english,
+            target=row.target,
+            in_body=row.in_body,
+            memory_id=row.memory_id,
         )
-        for index, s in enumerate(states)
+        for index, row in enumerate(rows)
     )
     translation.segments_current = counts[SegmentState.CURRENT]
     translation.segments_outdated = counts[SegmentState.OUTDATED]
@@ -439,12 +533,15 @@ def article_english_edited(*, article: Article, old_body: str, minor: bool = Fal
         after = sentences.english_after_edit(old_body, article.body_en or "", before)
         if minor:
             _keep_current(translations, before, after)
-        _store_states(
+        _store_rows(
             english,
-            [sentences.State(e.id, SegmentState.CURRENT, e.text, e.text, e.text) for e in after],
-            stored=_stored_states(english),
+            [_Row(e.id, SegmentState.CURRENT, e.text, e.text, e.text) for e in after],
+            stored=_stored_rows(english),
         )
         _refresh_states(article, translations)
+        for translation in translations.values():
+            if translation.has_segments and not translation.is_source:
+                _remember(article, translation)
     return True
 
 
@@ -474,11 +571,20 @@ def _keep_current(
 def translations_mark_reviewed(*, translations: Iterable[Translation], user) -> int:
     """Mark these translations reviewed by user now; returns how many were not marked before."""
     ids = [t.pk for t in translations]
-    return (
-        Translation.objects.filter(pk__in=ids)
-        .filter(Q(reviewed=False) | Q(reviewed_by__isnull=True))
-        .update(reviewed=True, reviewed_at=timezone.now(), reviewed_by=user)
-    )
+    with transaction.atomic():
+        marked = (
+            Translation.objects.filter(pk__in=ids)
+            .filter(Q(reviewed=False) | Q(reviewed_by__isnull=True))
+            .update(reviewed=True, reviewed_at=timezone.now(), reviewed_by=user)
+        )
+        # What a reviewer accepted may be offered to human-translated pages (TranslationMemory.usable_for).
+        for article_id, language in Translation.objects.filter(pk__in=ids).values_list(
+            "article_id", "language"
+        ):
+            TranslationMemory.objects.filter(origin_article_id=article_id, language=language).update(
+                reviewed=True
+            )
+    return marked
 
 
 def translations_mark_unreviewed(*, translations: Iterable[Translation]) -> int:

@@ -11,8 +11,8 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from guidance import segments
-from guidance.models import Article, ArticleStatus, Translation
-from guidance.services import article_english_edited
+from guidance.models import Article, ArticleStatus, Translation, TranslationMemory
+from guidance.services import article_english_edited, translations_mark_reviewed
 from tests.api.test_api import token_client
 from tests.guidance.conftest import CONTENT
 from tests.guidance.test_admin import form_data
@@ -118,11 +118,17 @@ def test_seed_translations_have_their_states(seeded) -> None:
     """zh-Hans (the newest English) is current; ja and zh-Hant say per sentence what changed; ru is whole."""
     zh_hans, ja, zh_hant, ru = (translation(code) for code in ("zh-hans", "ja", "zh-hant", "ru"))
     assert (zh_hans.segments_current, zh_hans.segments_changed, zh_hans.status) == (33, 0, "current")
+    assert (ja.segments_current, ja.segments_outdated, ja.segments_missing) == (0, 4, 29)
+    assert ja.status == ArticleStatus.OUTDATED
+    # One new English sentence has the same words in the 21Vianet file: its zh-Hant translation fills it.
+    assert (zh_hant.segments_current, zh_hant.segments_outdated, zh_hant.segments_missing) == (1, 4, 28)
+    assert zh_hant.status == ArticleStatus.PARTLY_OUTDATED
+    filled = zh_hant.segments.get(memory__isnull=False)
+    assert filled.state == "current" and filled.memory.origin_path.endswith(
+        "21vianet/provide-billing-support.zh-tw.md"
+    )
     for t in (ja, zh_hant):
-        assert (t.segments_current, t.segments_outdated, t.segments_missing) == (0, 4, 29)
-        assert t.status == ArticleStatus.OUTDATED
-        outdated = states(t)["outdated"]
-        assert "You are responsible for on-time payments to Microsoft." in outdated
+        assert "You are responsible for on-time payments to Microsoft." in states(t)["outdated"]
     assert ru.by_sentence is False and ru.status == ArticleStatus.OUTDATED
     assert translation("zh-hant", "21vianet").status == ArticleStatus.CURRENT
 
@@ -286,6 +292,68 @@ def test_api_list_gives_counts_per_article(seeded, helpdesk_agent) -> None:
         rows = client.get("/api/v1/guidance/", {"lang": lang}).json()
         counts[lang] = next(r for r in rows if r["slug"] == "provide-billing-support")["translation"]
     assert counts["zh-hans"]["segment_counts"] == {"current": 33, "outdated": 0, "missing": 0}
-    assert counts["zh-hant"]["segment_counts"] == {"current": 0, "outdated": 4, "missing": 29}
+    assert counts["zh-hant"]["segment_counts"] == {"current": 1, "outdated": 4, "missing": 28}
     assert counts["ru"]["segment_counts"] is None and counts["ru"]["status"] == "outdated"
     assert counts["en"]["segment_counts"] is None and counts["en"]["status"] == "current"
+
+
+# --- Translation memory ------------------------------------------------------------------------------------
+
+PAID_ON_TIME = "你须按时向 Microsoft 付款。"
+
+
+def other_article(tmp_path: Path) -> Path:
+    """Another zh-CN article made from the revised English, translating the changed sentence anew."""
+    folder = tmp_path / "other"
+    folder.mkdir()
+    text = english_revision(tmp_path).read_text(encoding="utf-8")
+    text = text.replace("ms.contentlocale: ja-JP", "ms.contentlocale: zh-CN")
+    text = text.replace(
+        '<span data-ttu-id="4e4a7-112">你负责向 Microsoft 付款。',
+        f'<span data-ttu-id="4e4a7-112">{PAID_ON_TIME}',
+    )
+    path = folder / "other-billing-note.zh-cn.md"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_memory_fills_exact_matches_and_the_page_shows_them(client, tmp_path) -> None:
+    """Sentences another article translated from the same English fill the outdated and missing ones."""
+    run(other_article(tmp_path))
+    out = run(ZH_CN, english_revision(tmp_path))
+    zh = translation("zh-hans")
+    assert (zh.segments_current, zh.segments_outdated, zh.segments_missing) == (33, 0, 0)
+    filled = zh.segments.filter(memory__isnull=False)
+    assert filled.count() == 3
+    paid = filled.get(english="You are responsible for paying Microsoft on time.")
+    assert paid.target == PAID_ON_TIME and paid.memory.origin_path.endswith("other-billing-note.zh-cn.md")
+    assert re.search(r"zh-hans\s*│\s*33\s*│\s*0\s*│\s*0\s*│\s*3\b", out)
+    html = client.get(GLOBAL.format(lang="zh-hans")).content.decode()
+    assert PAID_ON_TIME in html and "你负责向 Microsoft 付款。" not in html
+    assert "Nothing changed." in run(ZH_CN, english_revision(tmp_path))
+
+
+def test_machine_memory_is_not_offered_to_human_pages_until_reviewed(tmp_path, staff) -> None:
+    """A machine translation in memory fills or suggests nothing for a human translation until reviewed."""
+    run(other_article(tmp_path))  # machine translated (ms.translationtype: MT)
+    human = Translation(language="zh-hans", translation_type="human")
+    machine = Translation(language="zh-hans", translation_type="machine")
+    english = "You are responsible for paying Microsoft on time."
+    key = TranslationMemory.objects.get(source=english).source_key
+    assert not TranslationMemory.objects.usable_for(human).filter(source_key=key).exists()
+    assert TranslationMemory.objects.usable_for(machine).filter(source_key=key).exists()
+    translations_mark_reviewed(translations=Translation.objects.filter(language="zh-hans"), user=staff)
+    assert TranslationMemory.objects.usable_for(human).filter(source_key=key).exists()
+
+
+def test_fuzzy_matches_are_suggested_with_their_score(db) -> None:
+    """A sentence 75% alike or more is suggested with its score; a less alike one is not."""
+    run(ZH_CN)
+    suggestions = TranslationMemory.objects.filter(language="zh-hans").suggestions(
+        "You are responsible for timely payments to Microsoft."
+    )
+    assert suggestions
+    best, score = suggestions[0]
+    assert best.source == "You are responsible for on-time payments to Microsoft."
+    assert 75 <= score < 100
+    assert not TranslationMemory.objects.filter(language="zh-hans").suggestions("Completely unrelated words")
