@@ -449,6 +449,24 @@ def sentence_key(english: str) -> str:
     return hashlib.sha256(normalise(english).encode()).hexdigest()
 
 
+def memory_suggestions(
+    entries: list[TranslationMemory], english: str, *, limit: int = 5
+) -> list[tuple[TranslationMemory, float]]:
+    """The entries whose English is at least SUGGESTION_SCORE alike to english (rapidfuzz), best first."""
+    from rapidfuzz import fuzz, process
+
+    from guidance.segments import normalise
+
+    found = process.extract(
+        normalise(english),
+        [normalise(entry.source) for entry in entries],
+        scorer=fuzz.ratio,
+        score_cutoff=SUGGESTION_SCORE,
+        limit=limit,
+    )
+    return [(entries[index], score) for _text, score, index in found]
+
+
 class MemoryQuerySet(models.QuerySet["TranslationMemory"]):
     def usable_for(self, translation: Translation) -> MemoryQuerySet:
         """Entries that may fill or be suggested for translation: a machine translation is only offered to a
@@ -461,19 +479,7 @@ class MemoryQuerySet(models.QuerySet["TranslationMemory"]):
     def suggestions(self, english: str, *, limit: int = 5) -> list[tuple[TranslationMemory, float]]:
         """Entries whose English is at least SUGGESTION_SCORE alike (rapidfuzz), best first, with the score:
         only offered, never filled in."""
-        from rapidfuzz import fuzz, process
-
-        from guidance.segments import normalise
-
-        entries = list(self)
-        found = process.extract(
-            normalise(english),
-            [normalise(entry.source) for entry in entries],
-            scorer=fuzz.ratio,
-            score_cutoff=SUGGESTION_SCORE,
-            limit=limit,
-        )
-        return [(entries[index], score) for _text, score, index in found]
+        return memory_suggestions(list(self), english, limit=limit)
 
 
 class TranslationMemory(models.Model):
@@ -553,6 +559,8 @@ class Segment(models.Model):
         related_name="+",
         verbose_name=_("filled from memory"),
     )
+    reviewed = models.BooleanField(_("reviewed"), default=False)
+    edited = models.BooleanField(_("edited in admin"), default=False)
 
     class Meta:
         verbose_name = _("segment")

@@ -365,6 +365,8 @@ class _Row:
     target: str
     in_body: str | None = None
     memory_id: int | None = None
+    reviewed: bool = False
+    edited: bool = False
 
 
 def _states_without_english(article: Article, stored: list[_Row], translation: Translation) -> list[_Row]:
@@ -382,7 +384,9 @@ def _states_without_english(article: Article, stored: list[_Row], translation: T
     ]
 
 
-_ROW_FIELDS = ("segment_id", "state", "source", "english", "target", "in_body", "memory_id")
+_ROW_FIELDS = (
+    "segment_id", "state", "source", "english", "target", "in_body", "memory_id", "reviewed", "edited"
+)  # fmt: skip
 
 
 def _stored_rows(translation: Translation) -> list[_Row]:
@@ -406,6 +410,9 @@ def _compared(english: list[sentences.English], stored: list[_Row]) -> list[_Row
                 state.target,
                 before.in_body if before else None,
                 before.memory_id if before else None,
+                # A review stands for the text it accepted: only while the sentence is current.
+                bool(before and before.reviewed and state.state == SegmentState.CURRENT),
+                bool(before and before.edited),
             )
         )
     return rows
@@ -504,6 +511,8 @@ def _store_rows(translation: Translation, rows: list[_Row], *, stored: list[_Row
             target=row.target,
             in_body=row.in_body,
             memory_id=row.memory_id,
+            reviewed=row.reviewed,
+            edited=row.edited,
         )
         for index, row in enumerate(rows)
     )
@@ -566,6 +575,92 @@ def _keep_current(
                 segment.source = english
                 segment.english = english
                 segment.save(update_fields=["source", "english"])
+
+
+# --- Editing one segment ----------------------------------------------------------------------------------
+
+# Languages written without spaces between sentences.
+_UNSPACED = ("ja", "zh-hans", "zh-hant")
+
+
+def _in_body(segment: Segment) -> str:
+    return segment.target if segment.in_body is None else segment.in_body
+
+
+def segment_places(body: str, segments: Sequence[Segment]) -> dict[int, tuple[int, int]]:
+    """Where each segment's text stands in body (start, end), found in order as a page finds them; a segment
+    not found there (or shown where the page inserts it) has no place."""
+    places: dict[int, tuple[int, int]] = {}
+    cursor = 0
+    for segment in segments:
+        text = _in_body(segment)
+        if segment.state == SegmentState.MISSING or not text.strip():
+            continue
+        found = body.find(text, cursor)
+        if found < 0:
+            continue
+        places[segment.pk] = (found, found + len(text))
+        cursor = found + len(text)
+    return places
+
+
+def segment_edit(*, segment: Segment, target: str, user=None) -> Segment:
+    """Write a segment's translation into the body (in place of its old one, or after the segment before it)
+    and make the segment current, made from the current English. The body then counts as edited in admin,
+    so a re-import keeps it unless --force."""
+    target = target.strip()
+    if not target:
+        raise ValueError("a segment's translation cannot be empty")
+    with transaction.atomic():
+        translation = (
+            Translation.objects.select_for_update().select_related("article").get(pk=segment.translation_id)
+        )
+        article = translation.article
+        segments = list(translation.segments.order_by("position"))
+        segment = next(s for s in segments if s.pk == segment.pk)
+        if segment.state == SegmentState.DROPPED:
+            raise ValueError("the English of this segment was removed: edit the body instead")
+        name = f"body_{translation.language.replace('-', '_')}"
+        body = getattr(article, name) or ""
+        places = segment_places(body, segments)
+        if segment.pk in places:
+            start, end = places[segment.pk]
+        else:
+            before = [places[s.pk][1] for s in segments[: segments.index(segment)] if s.pk in places]
+            start = end = before[-1] if before else len(body.rstrip("\n"))
+            if translation.language not in _UNSPACED:
+                target = " " + target
+        setattr(article, name, body[:start] + target + body[end:])
+        article._change_reason = f"Segment {segment.segment_id} ({translation.language}) edited"
+        article.save()
+        segment.target = target.strip()
+        segment.source = segment.english
+        segment.state = SegmentState.CURRENT
+        segment.in_body = None
+        segment.memory = None
+        segment.edited = True
+        segment.reviewed = False
+        segment.save()
+        _store_rows(translation, _stored_rows(translation), stored=[])
+        _remember(article, translation)
+    return segment
+
+
+def segment_mark_reviewed(*, segment: Segment, reviewed: bool = True) -> None:
+    """Accept (or withdraw the review of) one segment's translation."""
+    Segment.objects.filter(pk=segment.pk).update(reviewed=reviewed)
+
+
+def segments_lost(*, translation: Translation, body: str) -> list[Segment]:
+    """The segments of a translation whose text a free edit of its body removed (the others keep their
+    states: a page finds them as before)."""
+    segments = list(translation.segments.order_by("position"))
+    places = segment_places(body, segments)
+    return [
+        s
+        for s in segments
+        if s.pk not in places and s.state != SegmentState.MISSING and _in_body(s).strip() and s.in_body != ""
+    ]
 
 
 def translations_mark_reviewed(*, translations: Iterable[Translation], user) -> int:

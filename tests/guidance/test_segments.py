@@ -357,3 +357,75 @@ def test_fuzzy_matches_are_suggested_with_their_score(db) -> None:
     assert best.source == "You are responsible for on-time payments to Microsoft."
     assert 75 <= score < 100
     assert not TranslationMemory.objects.filter(language="zh-hans").suggestions("Completely unrelated words")
+
+
+# --- Admin, per segment ------------------------------------------------------------------------------------
+
+NEW_PAID = "你须按时向 Microsoft 支付费用。"
+
+
+def _segments_url(t: Translation) -> str:
+    return reverse("admin:guidance_translation_segments", args=[t.pk])
+
+
+def test_admin_sees_each_segment_with_difference_and_suggestions(client, staff, tmp_path) -> None:
+    """The per-segment view shows the old and new English's difference and fuzzy memory suggestions."""
+    run(ZH_CN, english_revision(tmp_path))
+    TranslationMemory.objects.create(
+        language="zh-hans", source="You are responsible for paying Microsoft in time.", target="近似的译文。",
+        origin_path="elsewhere.zh-cn.md", machine=True,
+    )  # fmt: skip
+    client.force_login(staff)
+    html = client.get(_segments_url(translation("zh-hans"))).content.decode()
+    assert html.count('data-segment-state="outdated"') == 2
+    assert "<del>on-time payments to Microsoft.</del> <ins>paying Microsoft on time.</ins>" in html
+    suggestion = html.split("近似的译文。")[1].split("</small>")[0]
+    assert re.search(r"9\d% alike · elsewhere.zh-cn.md", suggestion)
+    assert "<td>近似的译文。" not in html  # only suggested, never filled in
+    assert translation("zh-hans").segments_outdated == 2
+
+
+def test_admin_segment_edit_makes_it_current_and_survives_reimport(client, staff, tmp_path) -> None:
+    """Editing an outdated segment writes the body; a re-import keeps the edit unless --force."""
+    revision = english_revision(tmp_path)
+    run(ZH_CN, revision)
+    zh = translation("zh-hans")
+    segment = zh.segments.get(segment_id="4e4a7-112")
+    client.force_login(staff)
+    response = client.post(_segments_url(zh), {"segment": segment.pk, "action": "save", "target": NEW_PAID})
+    assert response.status_code == 302
+    zh = translation("zh-hans")
+    assert (zh.segments_current, zh.segments_outdated, zh.segments_missing) == (31, 1, 1)
+    assert NEW_PAID in zh.article.body_zh_hans and "你负责向 Microsoft 付款。" not in zh.article.body_zh_hans
+    run(ZH_CN, revision)
+    assert NEW_PAID in translation("zh-hans").article.body_zh_hans
+    assert translation("zh-hans").segments.get(segment_id="4e4a7-112").state == "current"
+    run(ZH_CN, revision, force=True)
+    assert NEW_PAID not in translation("zh-hans").article.body_zh_hans
+
+
+def test_admin_fills_a_missing_segment_and_marks_one_reviewed(client, staff, tmp_path) -> None:
+    """A missing sentence's translation goes into the body after the one before it; review is per segment."""
+    run(ZH_CN, english_revision(tmp_path))
+    zh = translation("zh-hans")
+    missing = zh.segments.get(state="missing")
+    client.force_login(staff)
+    client.post(_segments_url(zh), {"segment": missing.pk, "action": "save", "target": "报告管理员"})
+    assert "- 销售代理报告管理员" in translation("zh-hans").article.body_zh_hans
+    current = zh.segments.filter(state="current").first()
+    client.post(_segments_url(zh), {"segment": current.pk, "action": "review"})
+    current.refresh_from_db()
+    assert current.reviewed is True
+
+
+def test_free_edit_of_a_translated_body_says_which_sentences_were_lost(client, staff) -> None:
+    """Removing a sentence from a translated body keeps the others' states and names the lost one."""
+    run(ZH_CN)
+    article = Article.objects.get(slug="provide-billing-support", cloud="global")
+    client.force_login(staff)
+    url = reverse("admin:guidance_article_change", args=[article.pk])
+    data = form_data(client.get(url))
+    data["body_zh_hans"] = str(data["body_zh_hans"]).replace("- 销售代理\n", "")
+    response = client.post(url, data, follow=True)
+    assert "4e4a7-110" in response.content.decode()
+    assert translation("zh-hans").segments_current == 33
