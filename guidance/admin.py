@@ -20,6 +20,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from guidance.forms import ArticleAdminForm, TextareaField
 from guidance.models import (
     Article,
+    ArticleStatus,
     Segment,
     SegmentState,
     Translation,
@@ -182,6 +183,8 @@ class ArticleAdmin(SimpleHistoryAdmin, TabbedDjangoJqueryTranslationAdmin):
             t = translations.get(code)
             if t is None:
                 state, label = "missing", _("missing")
+            elif t.status == ArticleStatus.PARTLY_OUTDATED:
+                state, label = "outdated", _("partly outdated")
             elif t.is_outdated:
                 state, label = "outdated", _("outdated")
             elif t.is_machine:
