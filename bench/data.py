@@ -509,6 +509,7 @@ def load_articles(count: int = ARTICLES) -> list[str]:
                         segments_digest=segments_digest(
                             [(target, source) for _sid, source, target in g.segments.get(lang, [])]
                         ),
+                        segments_current=len(g.segments.get(lang, [])),
                     )
                 )
         Translation.objects.bulk_create(translations, batch_size=1000)
@@ -519,7 +520,9 @@ def load_articles(count: int = ARTICLES) -> list[str]:
                 "position": position,
                 "segment_id": sid,
                 "source": source,
+                "english": source,
                 "target": target,
+                "state": "current",
             }
             for article, g in zip(articles, generated, strict=True)
             for lang in WITH_SPANS

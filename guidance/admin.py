@@ -6,8 +6,10 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import translation as i18n
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -15,11 +17,31 @@ from django.utils.translation import ngettext
 from modeltranslation.admin import TabbedDjangoJqueryTranslationAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
-from guidance.forms import TextareaField
-from guidance.models import Article, Translation, TranslationType, outdated_condition
+from guidance.forms import ArticleAdminForm, TextareaField
+from guidance.models import (
+    Article,
+    ArticleStatus,
+    Segment,
+    SegmentState,
+    Translation,
+    TranslationMemory,
+    TranslationType,
+    memory_suggestions,
+    normalised_text,
+    outdated_condition,
+)
 from guidance.reading import linkable
-from guidance.services import translations_mark_reviewed, translations_mark_unreviewed
+from guidance.services import (
+    article_english_edited,
+    segment_edit,
+    segment_mark_reviewed,
+    segments_lost,
+    translations_mark_reviewed,
+    translations_mark_unreviewed,
+)
 from portal.admin import LabelledTabularInline
+
+MINOR_CHANGE_REASON = "Minor English change (typo or formatting): translations kept current"
 
 STATUS_CHOICES = (
     ("missing", _("missing")),
@@ -123,8 +145,9 @@ class ArticleAdmin(SimpleHistoryAdmin, TabbedDjangoJqueryTranslationAdmin):
     list_filter = ("cloud", LanguageFilter, TranslationStatusFilter)
     search_fields = ("slug", *(f"title_{code.replace('-', '_')}" for code, _name in settings.LANGUAGES))
     readonly_fields = ("source_hash", "source_date", "asset_id", "metadata", "created_at", "updated_at")
+    form = ArticleAdminForm
     fieldsets = (
-        (None, {"fields": ("slug", "cloud", "title", "description", "body")}),
+        (None, {"fields": ("slug", "cloud", "title", "description", "body", "minor_change")}),
         (
             _("DocFX source"),
             {
@@ -160,6 +183,8 @@ class ArticleAdmin(SimpleHistoryAdmin, TabbedDjangoJqueryTranslationAdmin):
             t = translations.get(code)
             if t is None:
                 state, label = "missing", _("missing")
+            elif t.status == ArticleStatus.PARTLY_OUTDATED:
+                state, label = "outdated", _("partly outdated")
             elif t.is_outdated:
                 state, label = "outdated", _("outdated")
             elif t.is_machine:
@@ -187,10 +212,52 @@ class ArticleAdmin(SimpleHistoryAdmin, TabbedDjangoJqueryTranslationAdmin):
     def mark_reviewed(self, request: HttpRequest, queryset: QuerySet[Article]) -> None:
         _review(self, request, Translation.objects.filter(article__in=queryset))
 
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            _warn_lost_segments(request, obj, form)
+        old_body = (
+            Article.objects.filter(pk=obj.pk).values_list("body_en", flat=True).first() if change else None
+        )
+        english_edited = old_body is not None and normalised_text(old_body, body=True) != normalised_text(
+            obj.body_en or "", body=True
+        )
+        minor = english_edited and form.cleaned_data.get("minor_change", False)
+        if minor:
+            obj._change_reason = MINOR_CHANGE_REASON
+        super().save_model(request, obj, form, change)
+        if english_edited:
+            # The translations are compared with the edited English sentence by sentence.
+            article_english_edited(article=obj, old_body=old_body, minor=minor)
+
     def save_formset(self, request, form, formset, change) -> None:
         super().save_formset(request, form, formset, change)
         toggled = [f.instance for f in formset.forms if "reviewed" in f.changed_data]
         _record_review(toggled, request.user)
+
+
+def _warn_lost_segments(request: HttpRequest, article: Article, form) -> None:
+    """Say which sentences a free edit of a translated body removed; the others keep their states."""
+    for translation in article.translations.filter(has_segments=True):
+        name = f"body_{translation.language.replace('-', '_')}"
+        if name not in form.changed_data:
+            continue
+        lost = segments_lost(translation=translation, body=getattr(article, name) or "")
+        if lost:
+            messages.warning(
+                request,
+                ngettext(
+                    "%(language)s: %(count)d sentence is no longer in the body, so its state was lost: "
+                    "%(ids)s.",
+                    "%(language)s: %(count)d sentences are no longer in the body, so their states were lost: "
+                    "%(ids)s.",
+                    len(lost),
+                )
+                % {
+                    "language": translation.get_language_display(),
+                    "count": len(lost),
+                    "ids": ", ".join(s.segment_id for s in lost),
+                },
+            )
 
 
 class OutdatedFilter(admin.SimpleListFilter):
@@ -218,6 +285,7 @@ class TranslationAdmin(admin.ModelAdmin):
         "reviewed",
         "imported_at",
         "edit_text",
+        "sentences",
     )
     list_filter = ("language", "translation_type", OutdatedFilter, "reviewed", "article__cloud")
     list_select_related = ("article",)
@@ -243,6 +311,60 @@ class TranslationAdmin(admin.ModelAdmin):
     def outdated(self, obj: Translation) -> bool:
         return obj.is_outdated
 
+    @admin.display(description=_("sentences"))
+    def sentences(self, obj: Translation) -> str:
+        if not obj.has_segments:
+            return "—"
+        url = reverse("admin:guidance_translation_segments", args=[obj.pk])
+        return format_html(
+            '<a href="{}">{}</a>',
+            url,
+            _("%(current)d current, %(outdated)d outdated, %(missing)d missing")
+            % {
+                "current": obj.segments_current,
+                "outdated": obj.segments_outdated,
+                "missing": obj.segments_missing,
+            },
+        )
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.segments_view)
+        return [path("<int:pk>/segments/", view, name="guidance_translation_segments"), *super().get_urls()]
+
+    def segments_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Per segment: the old and new English, the translation, memory suggestions, review and edit."""
+        translation = get_object_or_404(Translation.objects.select_related("article"), pk=pk)
+        if not self.has_change_permission(request, translation) or not translation.has_segments:
+            raise Http404
+        if request.method == "POST":
+            return _segment_post(self, request, translation)
+        entries = list(TranslationMemory.objects.usable_for(translation))
+        rows = []
+        for segment in translation.segments.select_related("memory").order_by("position"):
+            changed = segment.state in (SegmentState.OUTDATED, SegmentState.MISSING)
+            rows.append(
+                {
+                    "segment": segment,
+                    "difference": _difference(segment.source, segment.english) if changed else "",
+                    "suggestions": [
+                        {"entry": entry, "score": round(score)}
+                        for entry, score in memory_suggestions(entries, segment.english, limit=3)
+                        if entry.target != segment.target
+                    ]
+                    if changed
+                    else [],
+                }
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Sentences of %(translation)s") % {"translation": translation},
+            "translation": translation,
+            "rows": rows,
+            "opts": self.model._meta,
+            "page_url": self.view_on_site(translation),
+        }
+        return TemplateResponse(request, "admin/guidance/translation/segments.html", context)
+
     @admin.display(description=_("text"))
     def edit_text(self, obj: Translation) -> str:
         url = reverse("admin:guidance_article_change", args=[obj.article_id])
@@ -262,6 +384,49 @@ class TranslationAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if "reviewed" in form.changed_data:
             _record_review([obj], request.user)
+
+
+def _difference(old: str, new: str) -> str:
+    """The new English with the words the old lacked in <ins> and the words it dropped in <del>."""
+    import difflib
+
+    old_words, new_words = old.split(), new.split()
+    parts = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old_words, new_words).get_opcodes():
+        if tag == "equal":
+            parts.append(format_html("{}", " ".join(new_words[j1:j2])))
+            continue
+        if i2 > i1:
+            parts.append(format_html("<del>{}</del>", " ".join(old_words[i1:i2])))
+        if j2 > j1:
+            parts.append(format_html("<ins>{}</ins>", " ".join(new_words[j1:j2])))
+    return format_html_join(" ", "{}", ((part,) for part in parts))
+
+
+def _segment_post(model_admin, request: HttpRequest, translation: Translation) -> HttpResponse:
+    segment = get_object_or_404(Segment, pk=request.POST.get("segment", ""), translation=translation)
+    url = reverse("admin:guidance_translation_segments", args=[translation.pk]) + f"#segment-{segment.pk}"
+    if request.POST.get("action") == "review":
+        segment_mark_reviewed(segment=segment)
+        model_admin.message_user(request, _("Sentence %(id)s marked reviewed.") % {"id": segment.segment_id})
+        return HttpResponseRedirect(url)
+    try:
+        segment_edit(segment=segment, target=request.POST.get("target", ""), user=request.user)
+    except ValueError:
+        model_admin.message_user(
+            request,
+            _("Sentence %(id)s was not changed: give it a translation (one whose English still exists).")
+            % {"id": segment.segment_id},
+            messages.ERROR,
+        )
+        return HttpResponseRedirect(url)
+    model_admin.message_user(
+        request,
+        _("Sentence %(id)s saved: it is current, and the body holds the new translation.")
+        % {"id": segment.segment_id},
+        messages.SUCCESS,
+    )
+    return HttpResponseRedirect(url)
 
 
 def _review(model_admin: admin.ModelAdmin, request: HttpRequest, translations: QuerySet[Translation]) -> None:

@@ -12,7 +12,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from guidance.models import Article, Cloud
+from guidance.models import Article, ArticleStatus, Cloud, SegmentState
 from guidance.reading import article_page, article_summaries
 from portal.api_errors import ErrorSerializer
 
@@ -23,6 +23,14 @@ PARAMETERS = [
 ]
 
 
+class SegmentCountsSerializer(serializers.Serializer):
+    current = serializers.IntegerField(min_value=0, help_text="Sentences whose English is unchanged.")
+    outdated = serializers.IntegerField(
+        min_value=0, help_text="Sentences translated from an older English sentence."
+    )
+    missing = serializers.IntegerField(min_value=0, help_text="English sentences not translated yet.")
+
+
 class TranslationStatusSerializer(serializers.Serializer):
     language = serializers.ChoiceField(choices=settings.LANGUAGES, help_text="The language asked for.")
     content_language = serializers.ChoiceField(
@@ -30,9 +38,33 @@ class TranslationStatusSerializer(serializers.Serializer):
     )
     missing = serializers.BooleanField()
     machine_translated = serializers.BooleanField()
-    outdated = serializers.BooleanField(help_text="Made from an older English revision.")
+    outdated = serializers.BooleanField(
+        help_text="Not wholly current: a sentence outdated or missing, or (without sentence states) made "
+        "from an older English revision."
+    )
+    status = serializers.ChoiceField(
+        choices=ArticleStatus.values,
+        help_text="current, partly-outdated (some sentences changed), outdated, or missing (no translation).",
+    )
+    segment_counts = SegmentCountsSerializer(
+        allow_null=True,
+        help_text="How many sentences are in each state; null where the translation has no aligned "
+        "sentences (it is current or outdated as a whole) or the text is English.",
+    )
     reviewed = serializers.BooleanField()
     bilingual = serializers.BooleanField(help_text="Whether English source sentences are available.")
+
+
+class SegmentSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The segment id (DocFX's, or the English sentence's if missing).")
+    state = serializers.ChoiceField(
+        choices=[SegmentState.CURRENT, SegmentState.OUTDATED, SegmentState.MISSING]
+    )
+    source = serializers.CharField(help_text="The current English sentence.")
+    made_from = serializers.CharField(
+        allow_null=True, help_text="The English the translation was made from; null when missing."
+    )
+    translation = serializers.CharField(allow_null=True, help_text="The translation; null when missing.")
 
 
 class ArticleSummarySerializer(serializers.Serializer):
@@ -47,6 +79,26 @@ class ArticleSerializer(ArticleSummarySerializer):
     body_markdown = serializers.CharField()
     body_html = serializers.CharField(help_text="Sanitised HTML.")
     updated_at = serializers.DateTimeField()
+    segments = SegmentSerializer(
+        many=True,
+        help_text="The translation's sentences in order, with their state; empty without aligned sentences.",
+    )
+
+
+def _segments(page) -> list[dict]:
+    if not page.by_sentence:
+        return []
+    rows = page.translation.segments.exclude(state=SegmentState.DROPPED).order_by("position")
+    return [
+        {
+            "id": s.segment_id,
+            "state": s.state,
+            "source": s.english,
+            "made_from": s.source or None,
+            "translation": s.target or None,
+        }
+        for s in rows
+    ]
 
 
 def _query(request: Request) -> tuple[str, str]:
@@ -95,6 +147,8 @@ class GuidanceViewSet(viewsets.ViewSet):
                         "missing": summary.missing,
                         "machine_translated": summary.machine,
                         "outdated": summary.outdated,
+                        "status": summary.status,
+                        "segment_counts": summary.segment_counts,
                         "reviewed": bool(translation and translation.reviewed),
                         "bilingual": bool(translation and translation.has_segments),
                     },
@@ -124,12 +178,15 @@ class GuidanceViewSet(viewsets.ViewSet):
             "body_markdown": getattr(article, f"body_{suffix}") or "",
             "body_html": page.html,
             "updated_at": article.updated_at,
+            "segments": _segments(page),
             "translation": {
                 "language": language,
                 "content_language": page.content_language,
                 "missing": page.missing,
                 "machine_translated": page.machine,
                 "outdated": page.outdated,
+                "status": page.status,
+                "segment_counts": page.segment_counts,
                 "reviewed": bool(page.translation and page.translation.reviewed),
                 "bilingual": page.can_be_bilingual,
             },

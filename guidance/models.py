@@ -277,13 +277,37 @@ class Article(models.Model):
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-def outdated_condition() -> models.Q:
-    """Translations made from another English revision than the article's (the SQL twin of is_outdated)."""
+class SegmentState(models.TextChoices):
+    CURRENT = "current", _("current")
+    OUTDATED = "outdated", _("outdated")
+    MISSING = "missing", _("missing")
+    # Its English sentence was removed: not counted; the page marks its translation outdated.
+    DROPPED = "dropped", _("removed from the English")
+
+
+class ArticleStatus(models.TextChoices):
+    """What a reader is told about a translation as a whole."""
+
+    CURRENT = "current", _("current")
+    PARTLY_OUTDATED = "partly-outdated", _("partly outdated")
+    OUTDATED = "outdated", _("outdated")
+    MISSING = "missing", _("missing")
+
+
+def _whole_article_outdated() -> models.Q:
     return (
-        ~models.Q(translation_type=TranslationType.SOURCE)
-        & ~models.Q(source_hash="")
+        ~models.Q(source_hash="")
         & ~models.Q(article__source_hash="")
         & ~models.Q(source_hash=models.F("article__source_hash"))
+    )
+
+
+def outdated_condition() -> models.Q:
+    """Translations not wholly current (the SQL twin of is_outdated): with segments, one outdated or missing
+    segment; without, made from another English revision than the article's."""
+    changed = models.Q(segments_outdated__gt=0) | models.Q(segments_missing__gt=0)
+    return ~models.Q(translation_type=TranslationType.SOURCE) & (
+        (models.Q(has_segments=True) & changed) | (models.Q(has_segments=False) & _whole_article_outdated())
     )
 
 
@@ -322,6 +346,15 @@ class Translation(models.Model):
     segments_digest = models.CharField(
         max_length=64, blank=True, editable=False, verbose_name=_("digest of the segments")
     )
+    # What the segments as imported were (segments_digest() of their id, English and translation), so that a
+    # re-import tells new segments from the stored ones, whose states have moved on since.
+    imported_segments_digest = models.CharField(
+        max_length=64, blank=True, editable=False, verbose_name=_("digest of the imported segments")
+    )
+    # How many segments are in each state, written with them, so that no page counts them.
+    segments_current = models.PositiveIntegerField(_("current sentences"), default=0)
+    segments_outdated = models.PositiveIntegerField(_("outdated sentences"), default=0)
+    segments_missing = models.PositiveIntegerField(_("missing sentences"), default=0)
     reviewed = models.BooleanField(_("reviewed"), default=False)
     reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
     reviewed_by = models.ForeignKey(
@@ -358,13 +391,39 @@ class Translation(models.Model):
 
     @property
     def is_outdated(self) -> bool:
-        """Made from an older English revision than the one the portal shows."""
-        return bool(
-            not self.is_source
-            and self.source_hash
-            and self.article.source_hash
-            and self.source_hash != self.article.source_hash
+        """Not wholly current: a segment outdated or missing, or (without segments) made from an older
+        English revision than the one the portal shows."""
+        return self.status in (ArticleStatus.OUTDATED, ArticleStatus.PARTLY_OUTDATED)
+
+    @property
+    def segments_total(self) -> int:
+        return self.segments_current + self.segments_outdated + self.segments_missing
+
+    @property
+    def segments_changed(self) -> int:
+        return self.segments_outdated + self.segments_missing
+
+    @property
+    def by_sentence(self) -> bool:
+        """Whether the state is known sentence by sentence (the translation was imported with spans)."""
+        return bool(self.has_segments and self.segments_total)
+
+    @property
+    def status(self) -> str:
+        """current, partly outdated (some sentences changed), or outdated (every sentence, or the whole
+        article where there are no segments)."""
+        if self.is_source:
+            return ArticleStatus.CURRENT
+        if self.by_sentence:
+            if not self.segments_changed:
+                return ArticleStatus.CURRENT
+            if self.segments_current:
+                return ArticleStatus.PARTLY_OUTDATED
+            return ArticleStatus.OUTDATED
+        made_from_older = bool(
+            self.source_hash and self.article.source_hash and self.source_hash != self.article.source_hash
         )
+        return ArticleStatus.OUTDATED if made_from_older else ArticleStatus.CURRENT
 
     @property
     def edited_since_import(self) -> bool:
@@ -373,9 +432,104 @@ class Translation(models.Model):
         )
 
 
-def segments_digest(pairs: list[tuple[str, str]]) -> str:
-    """The digest of a translation's (translation, English) pairs, in their order."""
-    return hashlib.sha256(json.dumps(pairs, ensure_ascii=False).encode()).hexdigest()
+def segments_digest(rows: list[tuple[str, ...]]) -> str:
+    """The digest of a translation's segments (tuples of their fields), in their order."""
+    return hashlib.sha256(json.dumps(rows, ensure_ascii=False).encode()).hexdigest()
+
+
+# A memory entry whose English is this alike (0-100) to a sentence is suggested for it.
+SUGGESTION_SCORE = 75.0
+
+
+def sentence_key(english: str) -> str:
+    """The key of an English sentence in the translation memory: a digest of its words (see
+    guidance.segments.normalise), so spacing and markup do not tell two sentences apart."""
+    from guidance.segments import normalise
+
+    return hashlib.sha256(normalise(english).encode()).hexdigest()
+
+
+def memory_suggestions(
+    entries: list[TranslationMemory], english: str, *, limit: int = 5
+) -> list[tuple[TranslationMemory, float]]:
+    """The entries whose English is at least SUGGESTION_SCORE alike to english (rapidfuzz), best first."""
+    from rapidfuzz import fuzz, process
+
+    from guidance.segments import normalise
+
+    found = process.extract(
+        normalise(english),
+        [normalise(entry.source) for entry in entries],
+        scorer=fuzz.ratio,
+        score_cutoff=SUGGESTION_SCORE,
+        limit=limit,
+    )
+    return [(entries[index], score) for _text, score, index in found]
+
+
+class MemoryQuerySet(models.QuerySet["TranslationMemory"]):
+    def usable_for(self, translation: Translation) -> MemoryQuerySet:
+        """Entries that may fill or be suggested for translation: a machine translation is only offered to a
+        human-translated page once a reviewer accepted it."""
+        entries = self.filter(language=translation.language)
+        if translation.is_machine:
+            return entries
+        return entries.filter(models.Q(machine=False) | models.Q(reviewed=True))
+
+    def suggestions(self, english: str, *, limit: int = 5) -> list[tuple[TranslationMemory, float]]:
+        """Entries whose English is at least SUGGESTION_SCORE alike (rapidfuzz), best first, with the score:
+        only offered, never filled in."""
+        return memory_suggestions(list(self), english, limit=limit)
+
+
+class TranslationMemory(models.Model):
+    """An English sentence and a translation of it the portal has seen, with where the pair came from."""
+
+    language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES)
+    source_key = models.CharField(max_length=64, editable=False, verbose_name=_("sentence key"))
+    source = models.TextField(_("English"))
+    target = models.TextField(_("translation"))
+    # A digest of the translation: the unique index holds it, not text of any length.
+    target_key = models.CharField(max_length=64, editable=False, verbose_name=_("translation key"))
+    origin_path = models.CharField(_("from file"), max_length=500, blank=True)
+    origin_revision = models.CharField(_("from English revision"), max_length=64, blank=True)
+    origin_article = models.ForeignKey(
+        "Article",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("from article"),
+    )
+    machine = models.BooleanField(_("machine translation"), default=False)
+    reviewed = models.BooleanField(_("reviewed"), default=False)
+    created_at = models.DateTimeField(_("remembered"), auto_now_add=True)
+
+    objects = MemoryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("translation memory entry")
+        verbose_name_plural = _("translation memory")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["language", "source_key", "target_key"], name="guidance_memory_sentence_target"
+            )
+        ]
+        indexes = [models.Index(fields=["language", "source_key"], name="guidance_memory_lookup")]
+
+    def __str__(self) -> str:
+        return f"[{self.language}] {self.source[:60]}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.source_key = sentence_key(self.source)
+        self.target_key = hashlib.sha256(self.target.encode()).hexdigest()
+        super().save(*args, **kwargs)
+
+    @property
+    def origin(self) -> str:
+        kind = _("machine translation") if self.machine else _("human translation")
+        reviewed = _("reviewed") if self.reviewed else _("not reviewed")
+        return f"{self.origin_path or '—'} ({self.origin_revision[:8] or '—'}; {kind}, {reviewed})"
 
 
 class Segment(models.Model):
@@ -386,8 +540,27 @@ class Segment(models.Model):
     )
     position = models.PositiveIntegerField(_("position"))
     segment_id = models.CharField(_("segment id"), max_length=32)
-    source = models.TextField(_("English source"))
-    target = models.TextField(_("translation"))
+    # The English the translation was made from (empty for a missing sentence), and the English now.
+    source = models.TextField(_("English source"), blank=True)
+    english = models.TextField(_("current English"), blank=True, default="")
+    target = models.TextField(_("translation"), blank=True)
+    state = models.CharField(
+        _("state"), max_length=10, choices=SegmentState.choices, default=SegmentState.CURRENT
+    )
+    # The text that stands for this segment in the body when it is not the translation: the old translation
+    # a memory match replaced on the page, or "" where the page inserts it. NULL (not ""): the translation is
+    # in the body itself.
+    in_body = models.TextField(_("text in the body"), null=True, blank=True)  # noqa: DJ001
+    memory = models.ForeignKey(
+        TranslationMemory,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("filled from memory"),
+    )
+    reviewed = models.BooleanField(_("reviewed"), default=False)
+    edited = models.BooleanField(_("edited in admin"), default=False)
 
     class Meta:
         verbose_name = _("segment")

@@ -28,9 +28,10 @@ from django.db.models import QuerySet
 from django.urls import NoReverseMatch, reverse
 from django.urls.converters import SlugConverter
 from django.utils import translation as i18n
+from django.utils.translation import ngettext
 
-from guidance.models import Article, Translation, field_suffix
-from guidance.rendering import Heading, alert_labels, render_markdown
+from guidance.models import Article, ArticleStatus, Translation, field_suffix
+from guidance.rendering import Heading, PageSegment, alert_labels, render_markdown
 from portal.reversing import url_for
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,37 @@ class ArticlePage:
     @property
     def outdated(self) -> bool:
         return bool(self.translation and not self.missing and self.translation.is_outdated)
+
+    @property
+    def status(self) -> str:
+        """current, partly-outdated, outdated or missing (ArticleStatus)."""
+        if self.missing:
+            return ArticleStatus.MISSING
+        return self.translation.status if self.translation else ArticleStatus.CURRENT
+
+    @property
+    def by_sentence(self) -> bool:
+        """Whether the page shows which sentences are outdated (the translation has segments)."""
+        return bool(self.translation and not self.missing and self.translation.by_sentence)
+
+    @property
+    def changed_summary(self) -> str:
+        """ "8 of 28 sentences changed", in the active language; empty without segments."""
+        counts = self.segment_counts
+        if counts is None:
+            return ""
+        total = sum(counts.values())
+        changed = counts["outdated"] + counts["missing"]
+        return ngettext(
+            "%(changed)d of %(total)d sentence changed in English since this translation was made.",
+            "%(changed)d of %(total)d sentences changed in English since this translation was made.",
+            total,
+        ) % {"changed": changed, "total": total}
+
+    @property
+    def segment_counts(self) -> dict[str, int] | None:
+        """How many segments are current, outdated and missing; None without segments."""
+        return _counts(self.translation) if self.by_sentence else None
 
 
 # The slugs an article page address holds (guidance/urls.py: <slug:slug>).
@@ -175,11 +207,17 @@ def stored_rendering(body: str, *, cloud: str, language: str, segments_version: 
 
 
 def render_and_store(
-    body: str, *, cloud: str, language: str, segments: list[tuple[str, str]], segments_version: str
+    body: str,
+    *,
+    cloud: str,
+    language: str,
+    segments: list[PageSegment],
+    segments_version: str,
+    bilingual: bool = False,
 ) -> Rendering:
     resolver = _RecordingResolver(cloud, language)
     with i18n.override(language):  # alert labels ("Note", "Important") are in the page's language
-        rendered = render_markdown(body, resolve_link=resolver, segments=segments)
+        rendered = render_markdown(body, resolve_link=resolver, segments=segments, bilingual=bilingual)
     rendering = Rendering(rendered.html, rendered.toc, rendered.aligned, resolver.answers)
     key = _html_key(body, language, cloud, segments_version)
     cache.set(key, (rendering.html, rendering.toc, rendering.aligned, rendering.links), HTML_TIMEOUT)
@@ -209,17 +247,21 @@ def article_page(article: Article, language: str, *, bilingual: bool = False) ->
     bilingual = bilingual and can_be_bilingual
     body = _text(article, "body", content_language)
     cloud = article.cloud
-    version = translation.segments_digest if bilingual else ""
+    # Every page of a translation with segments marks their states; the stored states are in the digest, and
+    # so is whether the page is bilingual.
+    marked = can_be_bilingual
+    version = f"{translation.segments_digest}:{'bilingual' if bilingual else 'states'}" if marked else ""
 
     rendering = stored_rendering(body, cloud=cloud, language=language, segments_version=version)
     if rendering is None or not rendering.holds(cloud, language):
-        segments = (
-            list(translation.segments.order_by("position").values_list("target", "source"))
-            if bilingual
-            else []
-        )
+        segments = page_segments(translation) if marked else []
         rendering = render_and_store(
-            body, cloud=cloud, language=language, segments=segments, segments_version=version
+            body,
+            cloud=cloud,
+            language=language,
+            segments=segments,
+            segments_version=version,
+            bilingual=bilingual,
         )
     return ArticlePage(
         article=article,
@@ -234,6 +276,14 @@ def article_page(article: Article, language: str, *, bilingual: bool = False) ->
         can_be_bilingual=can_be_bilingual,
         aligned=rendering.aligned,
     )
+
+
+def page_segments(translation: Translation) -> list[PageSegment]:
+    """A translation's segments as a page shows them, in order (one query)."""
+    rows = translation.segments.order_by("position").values_list(
+        "segment_id", "state", "target", "source", "english", "in_body"
+    )
+    return [PageSegment(*row) for row in rows]
 
 
 def available_languages(article: Article) -> list[str]:
@@ -252,6 +302,8 @@ class ArticleSummary:
     missing: bool
     machine: bool
     outdated: bool
+    status: str = ArticleStatus.CURRENT
+    segment_counts: dict[str, int] | None = None
 
 
 def article_summary(article: Article, language: str) -> ArticleSummary:
@@ -268,7 +320,21 @@ def article_summary(article: Article, language: str) -> ArticleSummary:
         missing=missing and language != ENGLISH,
         machine=bool(not missing and translation and translation.is_machine),
         outdated=bool(not missing and translation and translation.is_outdated),
+        status=ArticleStatus.MISSING
+        if missing and language != ENGLISH
+        else (translation.status if translation else ArticleStatus.CURRENT),
+        segment_counts=_counts(translation)
+        if not missing and translation and translation.by_sentence
+        else None,
     )
+
+
+def _counts(translation: Translation) -> dict[str, int]:
+    return {
+        "current": translation.segments_current,
+        "outdated": translation.segments_outdated,
+        "missing": translation.segments_missing,
+    }
 
 
 def article_summaries(articles: Iterable[Article], language: str) -> list[ArticleSummary]:
@@ -306,6 +372,9 @@ PAGE_TRANSLATION_FIELDS = (
     "source_hash",
     "has_segments",
     "segments_digest",
+    "segments_current",
+    "segments_outdated",
+    "segments_missing",
     "reviewed",
 )
 

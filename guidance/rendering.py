@@ -39,7 +39,7 @@ ALLOWED_ATTRIBUTES = {
     "div": {"role"},
     "a": {"href", "name"},
     "img": {"src", "alt", "width", "height"},
-    "span": {"data-segment"},
+    "span": {"data-segment", "data-segment-id", "data-segment-state"},
     "td": {"align", "colspan", "rowspan"},
     "th": {"align", "colspan", "rowspan", "scope"},
     "ol": {"start"},
@@ -63,6 +63,21 @@ class Rendered:
 LinkResolver = Callable[[str], "str | None"]
 
 
+@dataclass(frozen=True)
+class PageSegment:
+    """A segment as a page shows it: its id, state (current, outdated, missing), translation, the English it
+    was made from and the current English."""
+
+    id: str
+    state: str
+    target: str
+    source: str
+    english: str
+    # What stands for the segment in the body when not its translation (filled from memory): the old
+    # translation it replaces, or "" where it is inserted. None: the translation itself.
+    in_body: str | None = None
+
+
 def _markdown() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": True}).enable("table").enable("strikethrough")
 
@@ -74,11 +89,13 @@ def render_markdown(
     body: str,
     *,
     resolve_link: LinkResolver | None = None,
-    segments: Sequence[tuple[str, str]] = (),
+    segments: Sequence[PageSegment] = (),
+    bilingual: bool = False,
     drop_title: bool = True,
 ) -> Rendered:
-    """Render an article body; segments are (translation, English) pairs to show side by side."""
-    marked, aligned = _mark_segments(body, [target for target, _source in segments])
+    """Render an article body with its segments marked by state: each outdated one with the new English
+    beside it, each missing one as the English; bilingual shows the English under every current one too."""
+    marked, aligned = _mark_segments(body, segments)
     tokens = _MD.parse(marked)
     if drop_title:
         tokens = _drop_first_h1(tokens)
@@ -87,10 +104,41 @@ def render_markdown(
     _rewrite_links(tokens, resolve_link)
     html = _MD.renderer.render(tokens, _MD.options, {})
     if segments:
-        sources = [source for _target, source in segments]
-        html = _SEG_OPEN_RE.sub(lambda m: f'<span class="segment" data-segment="{m.group(1)}">', html)
-        html = _SEG_CLOSE_RE.sub(lambda m: _source_html(sources[int(m.group(1))], resolve_link), html)
+        html = _SEG_OPEN_RE.sub(lambda m: _segment_open(int(m.group(1)), segments[int(m.group(1))]), html)
+        html = _SEG_CLOSE_RE.sub(
+            lambda m: _segment_close(segments[int(m.group(1))], resolve_link, bilingual=bilingual), html
+        )
     return Rendered(html=sanitize(html), toc=toc, aligned=aligned)
+
+
+def _segment_open(index: int, segment: PageSegment) -> str:
+    # A translation whose English sentence was removed is shown as outdated: it no longer says what the
+    # English says.
+    state = "outdated" if segment.state == "dropped" else segment.state
+    classes = "segment" if state == "current" else f"segment segment--{state}"
+    if segment.state == "dropped":
+        classes += " segment--dropped"
+    if segment.in_body is not None:
+        classes += " segment--from-memory"
+    lang = ' lang="en"' if state == "missing" else ""
+    return (
+        f'<span class="{classes}" data-segment="{index}" data-segment-id="{escape(segment.id)}" '
+        f'data-segment-state="{state}"{lang}>'
+    )
+
+
+def _segment_close(segment: PageSegment, resolve_link: LinkResolver | None, *, bilingual: bool) -> str:
+    if segment.state == "missing":
+        return _inline_html(segment.english, resolve_link) + "</span>"
+    closing = "</span>"
+    if bilingual and segment.source:  # the English the translation was made from, as before states
+        closing += (
+            f'<span class="segment-source" lang="en">{_inline_html(segment.source, resolve_link)}</span>'
+        )
+    if segment.state == "outdated" and segment.english:
+        english = _inline_html(segment.english, resolve_link)
+        closing += f'<span class="segment-english" lang="en">{english}</span>'
+    return closing
 
 
 def sanitize(html: str) -> str:
@@ -105,35 +153,52 @@ def sanitize(html: str) -> str:
     )
 
 
-def _mark_segments(body: str, targets: Sequence[str]) -> tuple[str, int]:
-    """Wrap each segment's translation in markers, in document order; text an admin changed is skipped."""
-    if not targets:
+def _marked(index: int, text: str) -> str:
+    return f"{_SEG_OPEN}{index}{_SEG_MID}{text}{_SEG_CLOSE}{index}{_SEG_MID}"
+
+
+def _mark_segments(body: str, segments: Sequence[PageSegment]) -> tuple[str, int]:
+    """Wrap each segment's translation in markers, in document order; text an admin changed is skipped. A
+    missing segment (no translation) is placed after the segment before it (before the first one found, when
+    it comes first; in a paragraph of its own when no translation is found at all)."""
+    if not segments:
         return body, 0
     out: list[str] = []
     cursor = 0
     aligned = 0
-    for index, target in enumerate(targets):
-        if not target.strip():
+    waiting: list[str] = []  # missing segments before any translation was found
+    for index, segment in enumerate(segments):
+        if segment.state == "missing" or segment.in_body == "":
+            shown = "" if segment.state == "missing" else segment.target
+            if not (segment.english if segment.state == "missing" else shown).strip():
+                continue
+            (out if aligned else waiting).append(_marked(index, shown))
             continue
-        found = body.find(target, cursor)
+        in_body = segment.target if segment.in_body is None else segment.in_body
+        if not in_body.strip():
+            continue
+        found = body.find(in_body, cursor)
         if found < 0:
             continue
         out.append(body[cursor:found])
-        out.append(f"{_SEG_OPEN}{index}{_SEG_MID}{target}{_SEG_CLOSE}{index}{_SEG_MID}")
-        cursor = found + len(target)
+        out.extend(waiting)
+        waiting.clear()
+        out.append(_marked(index, segment.target))
+        cursor = found + len(in_body)
         aligned += 1
     out.append(body[cursor:])
+    if waiting:
+        out.append("\n\n" + " ".join(waiting) + "\n")
     return "".join(out), aligned
 
 
-def _source_html(source: str, resolve_link: LinkResolver | None) -> str:
+def _inline_html(source: str, resolve_link: LinkResolver | None) -> str:
     tokens = _MD.parseInline(source)
     for token in tokens:
         if token.children:
             _strip_anchor_tags(token.children)
     _rewrite_links(tokens, resolve_link)
-    inner = _MD.renderer.render(tokens, _MD.options, {})
-    return f'</span><span class="segment-source" lang="en">{inner}</span>'
+    return _MD.renderer.render(tokens, _MD.options, {})
 
 
 def _drop_first_h1(tokens: list[Token]) -> list[Token]:

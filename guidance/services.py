@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -12,8 +14,19 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from guidance import segments as sentences
 from guidance.docfx import DocfxError, ParsedArticle, first_heading, slug_problem
-from guidance.models import Article, Cloud, Segment, Translation, TranslationType, segments_digest
+from guidance.models import (
+    Article,
+    Cloud,
+    Segment,
+    SegmentState,
+    Translation,
+    TranslationMemory,
+    TranslationType,
+    segments_digest,
+    sentence_key,
+)
 
 ENGLISH = "en"
 
@@ -34,6 +47,11 @@ class LanguageResult:
     translation_type: str
     outdated: bool
     path: str
+    by_sentence: bool = False
+    current: int = 0
+    outdated_segments: int = 0
+    missing: int = 0
+    filled: int = 0
 
 
 @dataclass
@@ -93,7 +111,8 @@ def _versions(documents: Sequence[ParsedArticle], english: ParsedArticle | None)
                 title=english.source_title or first_heading(english.source_body or "") or english.title,
                 description=english.source_description or "",
                 body=english.source_body or "",
-                segments=[],
+                # The English sentences, which every translation is compared with.
+                segments=[(s.id, s.source, s.source) for s in english.segments],
             )
         )
     for doc in documents:
@@ -198,9 +217,18 @@ def _import_article(
     if article_changed:
         article._change_reason = "Imported from DocFX files"
         article.save()
+    saved = {}
     for version, translation, action in pending:
         if action in (Action.CREATED, Action.UPDATED):
-            _save_translation(article, translation, version, now=now)
+            translation = _save_translation(article, translation, version, now=now)
+        if translation is not None:
+            saved[version.language] = translation
+            if action in (Action.CREATED, Action.UPDATED) and translation.has_segments:
+                _remember(article, translation)
+    _refresh_states(article, saved)
+    for version, _translation, action in pending:
+        translation = saved.get(version.language)
+        by_sentence = bool(translation and not translation.is_source and translation.by_sentence)
         report.results.append(
             LanguageResult(
                 slug=slug,
@@ -208,8 +236,15 @@ def _import_article(
                 language=version.language,
                 action=action,
                 translation_type=version.translation_type,
-                outdated=_is_outdated(version, source_hash),
+                outdated=bool(translation and translation.is_outdated)
+                if translation
+                else _is_outdated(version, source_hash),
                 path=version.path,
+                by_sentence=by_sentence,
+                current=translation.segments_current if by_sentence else 0,
+                outdated_segments=translation.segments_outdated if by_sentence else 0,
+                missing=translation.segments_missing if by_sentence else 0,
+                filled=getattr(translation, "filled", 0) if by_sentence else 0,
             )
         )
     if created:
@@ -249,11 +284,9 @@ def _plan(article: Article, translation: Translation | None, version: _Version, 
         translation.translation_type == version.translation_type
         and translation.source_hash == version.source_hash
         and translation.source_path == version.path
-        and translation.has_segments == bool(version.segments)
+        and translation.has_segments == _has_segments(version)
     )
-    same_segments = (
-        list(translation.segments.values_list("segment_id", "source", "target")) == version.segments
-    )
+    same_segments = translation.imported_segments_digest == _imported_digest(version)
     if same_text and same_state and same_segments:
         return Action.UNCHANGED
     return Action.UPDATED
@@ -266,17 +299,26 @@ def _apply_text(article: Article, version: _Version) -> None:
     setattr(article, f"body_{suffix}", version.body)
 
 
-def _save_translation(article: Article, translation: Translation | None, version: _Version, *, now) -> None:
+def _has_segments(version: _Version) -> bool:
+    """Whether a translation has segments of its own (the English's are the sentences it is compared with)."""
+    return bool(version.segments) and version.translation_type != TranslationType.SOURCE
+
+
+def _imported_digest(version: _Version) -> str:
+    return segments_digest([list(row) for row in version.segments]) if version.segments else ""
+
+
+def _save_translation(
+    article: Article, translation: Translation | None, version: _Version, *, now
+) -> Translation:
     if translation is None:
         translation = Translation(article=article, language=version.language)
     text_changed = translation.imported_digest != article.content_digest(version.language)
     translation.translation_type = version.translation_type
     translation.source_hash = version.source_hash
     translation.source_path = version.path
-    translation.has_segments = bool(version.segments)
-    translation.segments_digest = segments_digest(
-        [(target, source) for _sid, source, target in version.segments]
-    )
+    translation.has_segments = _has_segments(version)
+    translation.imported_segments_digest = _imported_digest(version)
     translation.imported_at = now
     translation.imported_digest = article.content_digest(version.language)
     if text_changed:
@@ -287,19 +329,357 @@ def _save_translation(article: Article, translation: Translation | None, version
     translation.save()
     translation.segments.all().delete()
     Segment.objects.bulk_create(
-        Segment(translation=translation, position=index, segment_id=sid, source=source, target=target)
+        Segment(
+            translation=translation,
+            position=index,
+            segment_id=sid,
+            source=source,
+            english=source,
+            target=target,
+            state=SegmentState.CURRENT,
+        )
         for index, (sid, source, target) in enumerate(version.segments)
     )
+    return translation
+
+
+# --- Segment states ----------------------------------------------------------------------------------------
+
+
+def _english_sentences(article: Article, translations: dict[str, Translation]) -> list[sentences.English]:
+    english = translations.get(ENGLISH)
+    if english is None:
+        return []
+    rows = english.segments.order_by("position").values_list("segment_id", "english")
+    return [sentences.English(sid, text) for sid, text in rows]
+
+
+@dataclass
+class _Row:
+    """A segment as stored: its state and texts, what stands for it in the body, and its memory entry."""
+
+    id: str
+    state: str
+    source: str
+    english: str
+    target: str
+    in_body: str | None = None
+    memory_id: int | None = None
+    reviewed: bool = False
+    edited: bool = False
+
+
+def _states_without_english(article: Article, stored: list[_Row], translation: Translation) -> list[_Row]:
+    """Where the article has no English sentences (an English file without spans): every segment is as
+    current as its whole translation, and the new English is not known."""
+    made_from_current = not article.source_hash or translation.source_hash == article.source_hash
+    return [
+        dataclasses.replace(
+            row,
+            state=SegmentState.CURRENT if made_from_current else SegmentState.OUTDATED,
+            english=row.source if made_from_current else "",
+        )
+        for row in stored
+        if row.state != SegmentState.MISSING
+    ]
+
+
+_ROW_FIELDS = (
+    "segment_id", "state", "source", "english", "target", "in_body", "memory_id", "reviewed", "edited"
+)  # fmt: skip
+
+
+def _stored_rows(translation: Translation) -> list[_Row]:
+    rows = translation.segments.order_by("position").values_list(*_ROW_FIELDS)
+    return [_Row(*row) for row in rows]
+
+
+def _compared(english: list[sentences.English], stored: list[_Row]) -> list[_Row]:
+    """The stored segments compared with the English; a segment kept keeps what stands for it in the body."""
+    kept = {row.id: row for row in stored if row.state != SegmentState.MISSING}
+    old = [sentences.Old(row.id, row.source, row.target) for row in kept.values()]
+    rows = []
+    for state in sentences.compare(english, old):
+        before = kept.get(state.id) if state.state != SegmentState.MISSING else None
+        rows.append(
+            _Row(
+                state.id,
+                state.state,
+                state.source,
+                state.english,
+                state.target,
+                before.in_body if before else None,
+                before.memory_id if before else None,
+                # A review stands for the text it accepted: only while the sentence is current.
+                bool(before and before.reviewed and state.state == SegmentState.CURRENT),
+                bool(before and before.edited),
+            )
+        )
+    return rows
+
+
+def _fill_from_memory(translation: Translation, rows: list[_Row]) -> None:
+    """Fill each outdated or missing segment whose English the memory holds exactly: the page shows the
+    remembered translation in place of the old one (or where the missing sentence goes)."""
+    wanted = [row for row in rows if row.state in (SegmentState.OUTDATED, SegmentState.MISSING)]
+    if not wanted:
+        return
+    keys = {sentence_key(row.english) for row in wanted}
+    entries = (
+        TranslationMemory.objects.usable_for(translation)
+        .filter(source_key__in=keys)
+        .order_by("machine", "-reviewed", "pk")
+    )
+    best: dict[str, TranslationMemory] = {}
+    for entry in entries:
+        best.setdefault(entry.source_key, entry)
+    for row in wanted:
+        entry = best.get(sentence_key(row.english))
+        if entry is None:
+            continue
+        if row.state == SegmentState.OUTDATED:
+            row.in_body = row.in_body if row.in_body is not None else row.target
+        else:
+            row.in_body = ""
+        row.state, row.source, row.target, row.memory_id = (
+            SegmentState.CURRENT,
+            row.english,
+            entry.target,
+            entry.pk,
+        )
+
+
+def _remember(article: Article, translation: Translation) -> None:
+    """Add the translation's (English, translation) pairs to the memory, with where they came from."""
+    rows = translation.segments.filter(memory__isnull=True).exclude(target="").exclude(source="")
+    entries = [
+        TranslationMemory(
+            language=translation.language,
+            source=source,
+            source_key=sentence_key(source),
+            target=target,
+            target_key=hashlib.sha256(target.encode()).hexdigest(),
+            origin_path=translation.source_path,
+            origin_revision=translation.source_hash,
+            origin_article=article,
+            machine=translation.is_machine,
+            reviewed=translation.reviewed,
+        )
+        for source, target in rows.values_list("source", "target")
+    ]
+    TranslationMemory.objects.bulk_create(entries, ignore_conflicts=True)
+
+
+def _refresh_states(article: Article, translations: dict[str, Translation]) -> None:
+    """Compare each translation that has segments with the article's English sentences, fill what the memory
+    holds exactly, and store the states (and their counts) where they changed. Each translation's
+    `filled` says how many of its segments the memory filled."""
+    english = _english_sentences(article, translations)
+    for translation in translations.values():
+        if translation.is_source or not translation.has_segments:
+            continue
+        stored = _stored_rows(translation)
+        if english:
+            rows = _compared(english, stored)
+            _fill_from_memory(translation, rows)
+        else:
+            rows = _states_without_english(article, stored, translation)
+        translation.filled = sum(1 for row in rows if row.memory_id and row.state == SegmentState.CURRENT)
+        _store_rows(translation, rows, stored=stored)
+
+
+def _store_rows(translation: Translation, rows: list[_Row], *, stored: list[_Row]) -> None:
+    counts = sentences.counts(rows)
+    digest = segments_digest([dataclasses.astuple(row) for row in rows])
+    unchanged = (
+        rows == stored
+        and translation.segments_digest == digest
+        and (translation.segments_current, translation.segments_outdated, translation.segments_missing)
+        == (counts[SegmentState.CURRENT], counts[SegmentState.OUTDATED], counts[SegmentState.MISSING])
+    )
+    if unchanged:
+        return
+    translation.segments.all().delete()
+    Segment.objects.bulk_create(
+        Segment(
+            translation=translation,
+            position=index,
+            segment_id=row.id,
+            state=row.state,
+            source=row.source,
+            english=row.english,
+            target=row.target,
+            in_body=row.in_body,
+            memory_id=row.memory_id,
+            reviewed=row.reviewed,
+            edited=row.edited,
+        )
+        for index, row in enumerate(rows)
+    )
+    translation.segments_current = counts[SegmentState.CURRENT]
+    translation.segments_outdated = counts[SegmentState.OUTDATED]
+    translation.segments_missing = counts[SegmentState.MISSING]
+    translation.segments_digest = digest
+    Translation.objects.filter(pk=translation.pk).update(
+        segments_current=translation.segments_current,
+        segments_outdated=translation.segments_outdated,
+        segments_missing=translation.segments_missing,
+        segments_digest=digest,
+    )
+
+
+def article_english_edited(*, article: Article, old_body: str, minor: bool = False) -> bool:
+    """After an edit of the article's English body (old_body before it): follow the English sentences into
+    the new body and compare every translation with them again. A minor edit (a typo, formatting) moves the
+    translations of the sentences that were current onto their new English, so that they stay current.
+    Returns whether the article has English sentences to compare with."""
+    with transaction.atomic():
+        translations = {t.language: t for t in article.translations.select_for_update()}
+        english = translations.get(ENGLISH)
+        before = _english_sentences(article, translations)
+        if english is None or not before:
+            return False
+        after = sentences.english_after_edit(old_body, article.body_en or "", before)
+        if minor:
+            _keep_current(translations, before, after)
+        _store_rows(
+            english,
+            [_Row(e.id, SegmentState.CURRENT, e.text, e.text, e.text) for e in after],
+            stored=_stored_rows(english),
+        )
+        _refresh_states(article, translations)
+        for translation in translations.values():
+            if translation.has_segments and not translation.is_source:
+                _remember(article, translation)
+    return True
+
+
+def _keep_current(
+    translations: dict[str, Translation], before: list[sentences.English], after: list[sentences.English]
+) -> None:
+    """Make the current segments of every translation be made from the new text of their English sentence."""
+    new_text = {e.id: e.text for e in after}
+    moved = {
+        sentences.normalise(e.text): new_text[e.id]
+        for e in before
+        if e.id in new_text and new_text[e.id] != e.text
+    }
+    if not moved:
+        return
+    for translation in translations.values():
+        if translation.is_source or not translation.has_segments:
+            continue
+        for segment in translation.segments.filter(state=SegmentState.CURRENT):
+            english = moved.get(sentences.normalise(segment.source))
+            if english is not None:
+                segment.source = english
+                segment.english = english
+                segment.save(update_fields=["source", "english"])
+
+
+# --- Editing one segment ----------------------------------------------------------------------------------
+
+# Languages written without spaces between sentences.
+_UNSPACED = ("ja", "zh-hans", "zh-hant")
+
+
+def _in_body(segment: Segment) -> str:
+    return segment.target if segment.in_body is None else segment.in_body
+
+
+def segment_places(body: str, segments: Sequence[Segment]) -> dict[int, tuple[int, int]]:
+    """Where each segment's text stands in body (start, end), found in order as a page finds them; a segment
+    not found there (or shown where the page inserts it) has no place."""
+    places: dict[int, tuple[int, int]] = {}
+    cursor = 0
+    for segment in segments:
+        text = _in_body(segment)
+        if segment.state == SegmentState.MISSING or not text.strip():
+            continue
+        found = body.find(text, cursor)
+        if found < 0:
+            continue
+        places[segment.pk] = (found, found + len(text))
+        cursor = found + len(text)
+    return places
+
+
+def segment_edit(*, segment: Segment, target: str, user=None) -> Segment:
+    """Write a segment's translation into the body (in place of its old one, or after the segment before it)
+    and make the segment current, made from the current English. The body then counts as edited in admin,
+    so a re-import keeps it unless --force."""
+    target = target.strip()
+    if not target:
+        raise ValueError("a segment's translation cannot be empty")
+    with transaction.atomic():
+        translation = (
+            Translation.objects.select_for_update().select_related("article").get(pk=segment.translation_id)
+        )
+        article = translation.article
+        segments = list(translation.segments.order_by("position"))
+        segment = next(s for s in segments if s.pk == segment.pk)
+        if segment.state == SegmentState.DROPPED:
+            raise ValueError("the English of this segment was removed: edit the body instead")
+        name = f"body_{translation.language.replace('-', '_')}"
+        body = getattr(article, name) or ""
+        places = segment_places(body, segments)
+        if segment.pk in places:
+            start, end = places[segment.pk]
+        else:
+            before = [places[s.pk][1] for s in segments[: segments.index(segment)] if s.pk in places]
+            start = end = before[-1] if before else len(body.rstrip("\n"))
+            if translation.language not in _UNSPACED:
+                target = " " + target
+        setattr(article, name, body[:start] + target + body[end:])
+        article._change_reason = f"Segment {segment.segment_id} ({translation.language}) edited"
+        article.save()
+        segment.target = target.strip()
+        segment.source = segment.english
+        segment.state = SegmentState.CURRENT
+        segment.in_body = None
+        segment.memory = None
+        segment.edited = True
+        segment.reviewed = False
+        segment.save()
+        _store_rows(translation, _stored_rows(translation), stored=[])
+        _remember(article, translation)
+    return segment
+
+
+def segment_mark_reviewed(*, segment: Segment, reviewed: bool = True) -> None:
+    """Accept (or withdraw the review of) one segment's translation."""
+    Segment.objects.filter(pk=segment.pk).update(reviewed=reviewed)
+
+
+def segments_lost(*, translation: Translation, body: str) -> list[Segment]:
+    """The segments of a translation whose text a free edit of its body removed (the others keep their
+    states: a page finds them as before)."""
+    segments = list(translation.segments.order_by("position"))
+    places = segment_places(body, segments)
+    return [
+        s
+        for s in segments
+        if s.pk not in places and s.state != SegmentState.MISSING and _in_body(s).strip() and s.in_body != ""
+    ]
 
 
 def translations_mark_reviewed(*, translations: Iterable[Translation], user) -> int:
     """Mark these translations reviewed by user now; returns how many were not marked before."""
     ids = [t.pk for t in translations]
-    return (
-        Translation.objects.filter(pk__in=ids)
-        .filter(Q(reviewed=False) | Q(reviewed_by__isnull=True))
-        .update(reviewed=True, reviewed_at=timezone.now(), reviewed_by=user)
-    )
+    with transaction.atomic():
+        marked = (
+            Translation.objects.filter(pk__in=ids)
+            .filter(Q(reviewed=False) | Q(reviewed_by__isnull=True))
+            .update(reviewed=True, reviewed_at=timezone.now(), reviewed_by=user)
+        )
+        # What a reviewer accepted may be offered to human-translated pages (TranslationMemory.usable_for).
+        for article_id, language in Translation.objects.filter(pk__in=ids).values_list(
+            "article_id", "language"
+        ):
+            TranslationMemory.objects.filter(origin_article_id=article_id, language=language).update(
+                reviewed=True
+            )
+    return marked
 
 
 def translations_mark_unreviewed(*, translations: Iterable[Translation]) -> int:

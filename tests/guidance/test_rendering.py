@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from guidance.rendering import render_markdown
+from guidance.rendering import PageSegment, render_markdown
 
 XSS = [
     "<script>alert(1)</script>",
@@ -43,9 +43,9 @@ def test_no_script_handler_or_javascript_url_survives(payload: str) -> None:
 
 def test_xss_inside_bilingual_segments_is_removed_too() -> None:
     """The English source shown in bilingual mode goes through the same sanitiser."""
+    source = 'Source <img src=x onerror="alert(1)"><script>alert(1)</script>'
     rendered = render_markdown(
-        "訳文です。",
-        segments=[("訳文です。", 'Source <img src=x onerror="alert(1)"><script>alert(1)</script>')],
+        "訳文です。", segments=[PageSegment("a-1", "current", "訳文です。", source, source)], bilingual=True
     )
     assert "onerror" not in rendered.html
     assert "<script" not in rendered.html
@@ -112,10 +112,11 @@ def test_segments_are_aligned_in_document_order() -> None:
     rendered = render_markdown(
         "- 合作夥伴中心\n- 其他\n- 合作夥伴中心\n",
         segments=[
-            ("合作夥伴中心", "Partner Center"),
-            ("其他", "Other"),
-            ("合作夥伴中心", "Partner Center (again)"),
+            PageSegment("a-1", "current", "合作夥伴中心", "Partner Center", "Partner Center"),
+            PageSegment("a-2", "current", "其他", "Other", "Other"),
+            PageSegment("a-3", "current", "合作夥伴中心", "Partner Center (again)", "Partner Center (again)"),
         ],
+        bilingual=True,
     )
     assert rendered.aligned == 3
     assert rendered.html.index("Partner Center</span>") < rendered.html.index("Partner Center (again)")
@@ -123,6 +124,9 @@ def test_segments_are_aligned_in_document_order() -> None:
 
 def test_segments_changed_by_an_admin_are_skipped() -> None:
     """A sentence an admin rewrote no longer matches and simply shows no English twin."""
-    rendered = render_markdown("改寫的句子。\n", segments=[("原來的句子。", "The original sentence.")])
+    original = PageSegment(
+        "a-1", "current", "原來的句子。", "The original sentence.", "The original sentence."
+    )
+    rendered = render_markdown("改寫的句子。\n", segments=[original], bilingual=True)
     assert rendered.aligned == 0
     assert "segment-source" not in rendered.html

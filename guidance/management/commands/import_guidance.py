@@ -93,6 +93,28 @@ class Command(BaseCommand):
                 progress.advance(task)
         return documents
 
+    def _summarise_sentences(self, report: ImportReport, console: Console) -> None:
+        """Per language, how the translations' sentences stand against the English."""
+        translated = [r for r in report.results if r.translation_type != "source"]
+        if not translated:
+            return
+        table = Table(title="Sentences per language")
+        for column in ("language", "current", "outdated", "missing", "filled from memory", "whole article"):
+            table.add_column(column, justify="right" if column != "language" else "left")
+        for language in sorted({r.language for r in translated}):
+            rows = [r for r in translated if r.language == language]
+            split = [r for r in rows if r.by_sentence]
+            table.add_row(
+                language,
+                *(
+                    str(sum(getattr(r, name) for r in split))
+                    for name in ("current", "outdated_segments", "missing")
+                ),
+                str(sum(r.filled for r in split)),
+                str(len(rows) - len(split)),
+            )
+        console.print(table)
+
     def _summarise(self, report: ImportReport, console: Console, *, verbosity: int) -> None:
         if verbosity == 0:
             return
@@ -124,6 +146,7 @@ class Command(BaseCommand):
                 str(sum(1 for r in report.outdated if r.language == language)),
             )
         console.print(totals)
+        self._summarise_sentences(report, console)
         verb = "would be" if report.dry_run else "were"
         console.print(
             f"Articles: {report.articles_created} {verb} created, {report.articles_updated} {verb} updated; "
