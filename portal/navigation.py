@@ -20,6 +20,9 @@ class NavItem:
     members_only: bool = False
     section: str = ""
     action: str = ""  # shown only to members whose roles allow this action (cases.permissions)
+    # An organisation's settings, visited now and then: in the account menu rather than the main navigation,
+    # which then stays one row at 1280 px in every language.
+    in_menu: bool = False
 
 
 NAV_ITEMS = (
@@ -56,6 +59,7 @@ NAV_ITEMS = (
         members_only=True,
         section="webhooks",
         action="webhooks",
+        in_menu=True,
     ),
     NavItem(
         _("Service levels"),
@@ -64,6 +68,7 @@ NAV_ITEMS = (
         members_only=True,
         section="service_levels",
         action="service_levels",
+        in_menu=True,
     ),
     NavItem(
         _("Admin"),
@@ -112,6 +117,7 @@ def nav_for(request: HttpRequest) -> list[dict[str, object]]:
                 "description": item.description,
                 "url": url,
                 "current": request.path.startswith(url),
+                "in_menu": item.in_menu,
             }
         )
     return entries
