@@ -451,6 +451,9 @@ class Case(models.Model):
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     first_response_due = models.DateTimeField(_("first response due"))
     first_response_at = models.DateTimeField(_("first response"), null=True, blank=True)
+    # Set by the service levels on business time; the reports read them (met = done at or before the due time).
+    first_response_due_at = models.DateTimeField(_("first response due"), null=True, blank=True)
+    resolution_due_at = models.DateTimeField(_("resolution due"), null=True, blank=True)
 
     # Escalation through the partner support channel.
     escalation_target = models.CharField(
