@@ -451,7 +451,7 @@ class Case(models.Model):
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     first_response_due = models.DateTimeField(_("first response due"))
     first_response_at = models.DateTimeField(_("first response"), null=True, blank=True)
-    # Set by the service levels on business time; the reports read them (met = done at or before the due time).
+    # Set by the service levels on business time; reports count a target met when done by its due time.
     first_response_due_at = models.DateTimeField(_("first response due"), null=True, blank=True)
     resolution_due_at = models.DateTimeField(_("resolution due"), null=True, blank=True)
 

@@ -27,6 +27,7 @@ class Action(models.TextChoices):
     SUSPEND = "suspend", _("suspend and reactivate subscriptions")
     MANAGE_USERS = "manage_users", _("invite and deactivate the partner's users")
     AUDIT = "audit", _("read and export the partner's audit trail")
+    REPORT = "report", _("read and export the partner's reports")
 
 
 GA, UA, HA, BA, SA = (
@@ -51,6 +52,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Action.MANAGE_USERS: frozenset({GA, UA}),
     # Who signed in from where, who changed whose roles: for the partner's Global admins (an auditor asks).
     Action.AUDIT: frozenset({GA}),
+    # How disputes went (amounts, credit, times, satisfaction): for whoever answers for the money.
+    Action.REPORT: frozenset({GA, BA}),
 }
 
 

@@ -19,6 +19,8 @@ class NavItem:
     staff_only: bool = False
     members_only: bool = False
     section: str = ""
+    # A partner action (cases.permissions) the member's roles must allow; implies members_only.
+    action: str = ""
 
 
 NAV_ITEMS = (
@@ -49,6 +51,13 @@ NAV_ITEMS = (
         section="team",
     ),
     NavItem(
+        _("Reports"),
+        "cases:reports",
+        _("How your disputes went: amounts, credit, time to resolution and satisfaction."),
+        section="reports",
+        action="report",
+    ),
+    NavItem(
         _("Admin"),
         "admin:index",
         _("Manage partners, users and guidance translations."),
@@ -58,11 +67,22 @@ NAV_ITEMS = (
 )
 
 
-def is_member(user) -> bool:
-    """Whether the signed-in user belongs to a partner (the membership is then kept on the user)."""
+def _membership(user):
+    """The signed-in user's partner membership (kept on the user), or None."""
     from cases.access import membership_or_none  # the cases app builds on portal, not the other way
 
-    return membership_or_none(user) is not None
+    return membership_or_none(user)
+
+
+def is_member(user) -> bool:
+    """Whether the signed-in user belongs to a partner (the membership is then kept on the user)."""
+    return _membership(user) is not None
+
+
+def _allows(membership, action: str) -> bool:
+    from cases.permissions import roles_allow
+
+    return membership is not None and roles_allow(membership.roles, action)
 
 
 def nav_for(request: HttpRequest) -> list[dict[str, object]]:
@@ -70,10 +90,13 @@ def nav_for(request: HttpRequest) -> list[dict[str, object]]:
     user = getattr(request, "user", None)
     signed_in = bool(user and user.is_authenticated)
     is_staff = signed_in and user.is_staff
-    member = signed_in and is_member(user)
+    membership = _membership(user) if signed_in else None
+    member = membership is not None
     entries = []
     for item in NAV_ITEMS:
         if (item.staff_only and not is_staff) or (item.members_only and not member):
+            continue
+        if item.action and not _allows(membership, item.action):
             continue
         url = url_for(item.url_name)
         if url is None:

@@ -92,6 +92,11 @@ def attempt_audit(client, case, setup, customer, subscription):
     return response.status_code, response.status_code == 200 and b"audit-table" in response.content
 
 
+def attempt_report(client, case, setup, customer, subscription):
+    response = client.get(reverse("cases:reports"))
+    return response.status_code, response.status_code == 200 and b'class="chart"' in response.content
+
+
 def attempt_manage_users(client, case, setup, customer, subscription):
     response = client.post(
         reverse("cases:team"),
@@ -111,6 +116,7 @@ ATTEMPTS = {
     Action.SUSPEND: attempt_suspend,
     Action.MANAGE_USERS: attempt_manage_users,
     Action.AUDIT: attempt_audit,
+    Action.REPORT: attempt_report,
 }
 
 
@@ -149,6 +155,7 @@ def test_several_roles_combine() -> None:
     assert roles_allow(roles, Action.ESCALATE) and roles_allow(roles, Action.SUSPEND)
     assert not roles_allow(roles, Action.MANAGE_USERS)
     assert allowed_actions(roles) == frozenset(Action.values) - {Action.MANAGE_USERS, Action.AUDIT}
+    assert roles_allow(roles, Action.REPORT)
 
 
 def test_deactivated_user_can_do_nothing(client, helpdesk_agent, global_admin, case) -> None:
