@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from cases.api import AuditEventViewSet, CaseViewSet, CustomerViewSet
+from cases.api import AuditEventViewSet, CaseViewSet, CustomerViewSet, ReportViewSet
 from guidance.api import GuidanceViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -13,6 +13,7 @@ router.register("customers", CustomerViewSet, basename="customer")
 router.register("cases", CaseViewSet, basename="case")
 router.register("guidance", GuidanceViewSet, basename="guidance")
 router.register("audit", AuditEventViewSet, basename="audit")
+router.register("reports", ReportViewSet, basename="report")
 
 urlpatterns = [
     path("v1/", include((router.urls, "api"), namespace="v1")),

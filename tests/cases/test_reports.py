@@ -397,3 +397,82 @@ def test_csv_cells_cannot_become_formulas(client, billing_admin, contoso, global
 def test_safe_cell_leaves_numbers_and_plain_text() -> None:
     """Only text is prefixed; a number or a word stays as it is."""
     assert [reports.safe_cell(v) for v in (-5, "Contoso", "", "\tx")] == [-5, "Contoso", "", "'\tx"]
+
+
+# --- The API -------------------------------------------------------------------------------------------
+
+
+def api_as(member):
+    from rest_framework.test import APIClient
+
+    from portal.models import ApiToken
+
+    _token, key = ApiToken.issue(user=member.user, name="reports")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return client
+
+
+def test_api_gives_the_same_figures(billing_admin, book) -> None:
+    """GET /api/v1/reports/ answers the page's figures, amounts as decimal strings, times in seconds."""
+    response = api_as(billing_admin).get("/api/v1/reports/", {"from": "2026-10-05", "to": "2026-10-18"})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["period"] == {"start": "2026-10-05", "end": "2026-10-18"}
+    assert body["weeks"] == [
+        {"start": "2026-10-05", "opened": 4, "resolved": 4},
+        {"start": "2026-10-12", "opened": 3, "resolved": 1},
+    ]
+    assert body["money"][1] == {
+        "currency": "USD", "cases": 3, "disputed": "450.00", "credited": "90.00", "credited_cases": 2,
+        "recovery_rate": 0.2,
+    }  # fmt: skip
+    assert body["money"][0]["disputed"] == "50000"
+    assert body["resolution_times"] == [
+        {
+            "escalation_target": "microsoft",
+            "cases": 3,
+            "median_seconds": 48 * 3600.0,
+            "p90_seconds": 67.2 * 3600,
+        },
+        {
+            "escalation_target": "21vianet",
+            "cases": 1,
+            "median_seconds": 216 * 3600.0,
+            "p90_seconds": 216 * 3600.0,
+        },
+        {"escalation_target": "none", "cases": 1, "median_seconds": 24 * 3600.0, "p90_seconds": 24 * 3600.0},
+    ]
+    assert body["first_response"]["no_target"] == 3 and body["resolution"]["met"] == 2
+    assert body["satisfaction"]["answers"] == 3
+    assert body["satisfaction"]["distribution"][1] == {"rating": 2, "answers": 1}
+    assert body["top_customers"][2] == {
+        "customer": book["A"].customer_id, "name": "Tailspin Toys 株式会社", "currency": "USD", "cases": 2,
+        "disputed": "400.00",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("role", Role.values)
+def test_api_refuses_roles_without_report(cast, role) -> None:
+    """Roles without `report` get the API's 403 error."""
+    response = api_as(cast[role]).get("/api/v1/reports/")
+    if role in PERMISSIONS[Action.REPORT]:
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] == "permission_denied"
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"from": "2026-10-10", "to": "2026-10-01"}, "to"),
+        ({"from": "soon"}, "from"),
+        ({"to": "9999-12-31"}, "to"),
+    ],
+)
+def test_api_bad_period_is_a_400_with_field_errors(global_admin, query, field) -> None:
+    """A period the page would refuse is a 400 with the field's message, never a 500."""
+    response = api_as(global_admin).get("/api/v1/reports/", query)
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == [field]
