@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import json
 from decimal import Decimal
 
 import pytest
@@ -476,3 +477,83 @@ def test_api_bad_period_is_a_400_with_field_errors(global_admin, query, field) -
     response = api_as(global_admin).get("/api/v1/reports/", query)
     assert response.status_code == 400
     assert list(response.json()["error"]["fields"]) == [field]
+
+
+# --- The embedded default (SQLite) ---------------------------------------------------------------------
+
+SQLITE_REPORT = """
+import datetime, json, django
+django.setup()
+from decimal import Decimal
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+from django.test.utils import setup_test_environment
+from cases import reports
+from cases.models import Case, Customer, Membership, Partner
+from django.contrib.auth import get_user_model
+
+setup_test_environment()
+call_command("migrate", verbosity=0)
+partner = Partner.objects.create(name="Contoso", mpn_id="1234567", case_prefix="CON",
+    support_contact_name="S", support_contact_email="s@contoso.example")
+user = get_user_model().objects.create_user(email="ba@contoso.example", password="x", full_name="B")
+Membership.objects.create(user=user, partner=partner, roles=["billing_admin"])
+customer = Customer.objects.create(partner=partner, company_name="Tailspin", tenant_domain="t.onmicrosoft.com",
+    billing_contact_name="B", billing_contact_email="b@t.example")
+today = datetime.date.today()
+start = datetime.datetime.combine(today - datetime.timedelta(days=10), datetime.time(), datetime.UTC)
+for i, hours in enumerate([12, 48, 72, 5]):
+    Case.objects.create(partner=partner, customer=customer, number=f"CON-{1001 + i}", category="billing_dispute",
+        title="t", description="d", created_by=user, created_at=start, first_response_due=start,
+        first_response_due_at=start, first_response_at=start, disputed_amount=Decimal("10.50"), currency="USD",
+        status="resolved", resolved_at=start + datetime.timedelta(hours=hours),
+        escalation_target="microsoft" if i < 3 else "")
+period = reports.Period(today - datetime.timedelta(days=30), today)
+times = reports.resolution_times(partner, period)
+client = Client()
+client.force_login(user)
+page = client.get("/ja/reports/")
+export = client.get("/en/reports/cases.csv")
+from portal.models import ApiToken
+_token, key = ApiToken.issue(user=user, name="sqlite")
+api = Client().get("/api/v1/reports/", HTTP_AUTHORIZATION=f"Bearer {key}")
+print(json.dumps({
+    "vendor": connection.vendor,
+    "times": [[t.target, t.cases, t.median.total_seconds() / 3600 if t.median else None,
+               t.p90.total_seconds() / 3600 if t.p90 else None] for t in times],
+    "page": [page.status_code, page.content.decode().count('class="chart"')],
+    "csv": [export.status_code, b"".join(export.streaming_content).decode().count("CON-")],
+    "api": [api.status_code, api.json()["resolution_times"][0]["median_seconds"] if api.status_code == 200 else None],
+}))
+"""
+
+
+@pytest.mark.slow
+def test_embedded_sqlite_reports(tmp_path) -> None:
+    """On the SQLite database `make run` uses, the percentiles come from the window-function fallback and
+    the page, the CSV and the API all answer."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    variables = {"DATABASE_URL", "REDIS_URL", "EMAIL_URL", "DEBUG", "VAR_DIR", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env = {key: value for key, value in os.environ.items() if key not in variables}
+    env.update(DJANGO_SETTINGS_MODULE="portal.settings", VAR_DIR=str(tmp_path / "var"), MFA_REQUIRED="0")
+    result = subprocess.run(
+        [sys.executable, "-c", SQLITE_REPORT],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads(result.stdout.strip().splitlines()[-1])
+    assert results["vendor"] == "sqlite"
+    # Microsoft: 12, 48, 72 hours -> median 48, 90th percentile 48 + 0.8 × 24; never escalated: 5 hours.
+    assert results["times"] == [["microsoft", 3, 48.0, 67.2], ["21vianet", 0, None, None], ["", 1, 5.0, 5.0]]
+    assert results["page"] == [200, 5]
+    assert results["csv"] == [200, 4]
+    assert results["api"] == [200, 48 * 3600.0]
