@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-WIDTH = 640
-LABEL_WIDTH = 150  # room for the labels left of horizontal bars
+WIDTH = 460  # about the width it is shown at beside its table, so its text stays readable
+LABEL_WIDTH = 110  # room for the labels left of horizontal bars
 ROW_HEIGHT = 26
 COLUMN_AREA = 180  # height of the plotting area of column charts
 AXIS = 22  # room below the columns for their labels
@@ -58,6 +58,8 @@ def columns(categories: list[str], series: list[Series], *, every: int = 1) -> C
         left = 5 + i * slot + slot * 0.1
         for j, s in enumerate(series):
             height = COLUMN_AREA * s.values[i] / top
+            if not height:  # nothing to draw; the table says 0
+                continue
             chart.shapes.append(
                 Shape(
                     round(left + j * bar, 1),
@@ -76,7 +78,7 @@ def columns(categories: list[str], series: list[Series], *, every: int = 1) -> C
 def bars(labels: list[str], series: list[Series], *, top: float | None = None) -> Chart:
     """Horizontal bars, one row per label, one bar per series in it, scaled to top (default: the largest)."""
     top = top or max((v for s in series for v in s.values), default=0) or 1
-    room = WIDTH - LABEL_WIDTH - 90
+    room = WIDTH - LABEL_WIDTH - 70
     per_row = ROW_HEIGHT * len(series) + 10
     chart = Chart(WIDTH, per_row * max(len(labels), 1), legend=[(s.css, s.name) for s in series])
     for i, label in enumerate(labels):
@@ -85,16 +87,17 @@ def bars(labels: list[str], series: list[Series], *, top: float | None = None) -
         for j, s in enumerate(series):
             width = room * s.values[i] / top
             row_y = y + 5 + j * ROW_HEIGHT
-            chart.shapes.append(
-                Shape(
-                    LABEL_WIDTH,
-                    row_y,
-                    round(width, 1),
-                    ROW_HEIGHT - 6,
-                    s.css,
-                    f"{label} · {s.name}: {s.labels[i]}",
+            if width:
+                chart.shapes.append(
+                    Shape(
+                        LABEL_WIDTH,
+                        row_y,
+                        round(width, 1),
+                        ROW_HEIGHT - 6,
+                        s.css,
+                        f"{label} · {s.name}: {s.labels[i]}",
+                    )
                 )
-            )
             chart.texts.append(Text(round(LABEL_WIDTH + width + 6, 1), row_y + ROW_HEIGHT / 2, s.labels[i]))
     return chart
 
@@ -166,10 +169,10 @@ def for_report(report) -> dict[str, Chart]:
         "weekly": columns(
             [week_label(w.start) for w in weeks],
             [
-                Series(_("Opened"), "chart-a", opened, [number(v) for v in opened]),
-                Series(_("Resolved"), "chart-b", resolved, [number(v) for v in resolved]),
+                Series(_("Cases opened"), "chart-a", opened, [number(v) for v in opened]),
+                Series(_("Cases resolved"), "chart-b", resolved, [number(v) for v in resolved]),
             ],
-            every=max(1, len(weeks) // 8),
+            every=-(-len(weeks) // 7)  # at most seven labels under the columns,
         ),
     }
     rates = [m.recovery_rate or 0 for m in report.money]
@@ -191,7 +194,7 @@ def for_report(report) -> dict[str, Chart]:
     outcomes = target_outcome_labels()
     rows = [report.first_response, report.resolution]
     charts["targets"] = stacked(
-        [_("First response"), _("Resolution")],
+        [_("First-response target"), _("Resolution target")],
         [
             Series(name, css, [getattr(r, key) for r in rows], [number(getattr(r, key)) for r in rows])
             for key, name, css in (

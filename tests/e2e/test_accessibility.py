@@ -312,6 +312,13 @@ MEMBER_PAGES = [
         action=Action.MANAGE_USERS,
     ),
     Check("audit", lambda o, lang: f"/{lang}/team/audit/", action=Action.AUDIT),
+    Check("reports", lambda o, lang: f"/{lang}/reports/", action=Action.REPORT, every_role=True),
+    Check(
+        "reports-refused-period",
+        lambda o, lang: f"/{lang}/reports/?from=2026-10-10&to=2026-10-01",
+        action=Action.REPORT,
+        status=400,
+    ),
     Check("api-tokens", lambda o, lang: f"/{lang}/accounts/api-tokens/"),
     Check(
         "api-token-revoke",

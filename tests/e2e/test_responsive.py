@@ -82,6 +82,7 @@ def demo(settings, monkeypatch, tmp_path) -> dict[str, str]:
         "customer": f"/customers/{customer.pk}/",
         "team": "/team/",
         "audit": "/team/audit/",
+        "reports": "/reports/",
         "api-tokens": "/accounts/api-tokens/",
         "mfa": "/accounts/mfa/",
         "password-change": "/accounts/password_change/",
