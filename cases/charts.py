@@ -3,6 +3,7 @@ library, and every number also in the table beside the chart."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 WIDTH = 460  # about the width it is shown at beside its table, so its text stays readable
@@ -10,6 +11,7 @@ LABEL_WIDTH = 110  # room for the labels left of horizontal bars
 ROW_HEIGHT = 26
 COLUMN_AREA = 180  # height of the plotting area of column charts
 AXIS = 22  # room below the columns for their labels
+MARGIN = 24  # either side of the columns, so the first and last labels are not cut
 
 
 @dataclass(frozen=True)
@@ -51,11 +53,11 @@ def columns(categories: list[str], series: list[Series], *, every: int = 1) -> C
     """Vertical bars, one group per category, one bar per series; every: label only each n-th category."""
     top = max((v for s in series for v in s.values), default=0) or 1
     count = max(len(categories), 1)
-    slot = (WIDTH - 10) / count
+    slot = (WIDTH - 2 * MARGIN) / count
     bar = max(slot * 0.8 / max(len(series), 1), 1)
     chart = Chart(WIDTH, COLUMN_AREA + AXIS + 4, legend=[(s.css, s.name) for s in series])
     for i, category in enumerate(categories):
-        left = 5 + i * slot + slot * 0.1
+        left = MARGIN + i * slot + slot * 0.1
         for j, s in enumerate(series):
             height = COLUMN_AREA * s.values[i] / top
             if not height:  # nothing to draw; the table says 0
@@ -71,7 +73,9 @@ def columns(categories: list[str], series: list[Series], *, every: int = 1) -> C
                 )
             )
         if i % every == 0:
-            chart.texts.append(Text(round(5 + i * slot + slot / 2, 1), COLUMN_AREA + 16, category, "middle"))
+            chart.texts.append(
+                Text(round(MARGIN + i * slot + slot / 2, 1), COLUMN_AREA + 16, category, "middle")
+            )
     return chart
 
 
@@ -133,13 +137,17 @@ def stacked(labels: list[str], series: list[Series]) -> Chart:
 
 def week_label(day) -> str:
     """A week's Monday, short, in the active language (Dec 1 · 12月1日 · 1 дек.)."""
-    from babel.dates import format_skeleton
     from django.conf import settings
     from django.utils import translation
 
-    return format_skeleton(
-        "MMMd", day, locale=translation.to_locale(translation.get_language() or settings.LANGUAGE_CODE)
-    )
+    return _week_label(day, translation.to_locale(translation.get_language() or settings.LANGUAGE_CODE))
+
+
+@functools.lru_cache(maxsize=4096)
+def _week_label(day, locale: str) -> str:
+    from babel.dates import format_skeleton
+
+    return format_skeleton("MMMd", day, locale=locale)
 
 
 def target_group_label(group: str) -> str:
@@ -172,7 +180,7 @@ def for_report(report) -> dict[str, Chart]:
                 Series(_("Cases opened"), "chart-a", opened, [number(v) for v in opened]),
                 Series(_("Cases resolved"), "chart-b", resolved, [number(v) for v in resolved]),
             ],
-            every=-(-len(weeks) // 7)  # at most seven labels under the columns,
+            every=-(-len(weeks) // 7),  # at most seven labels under the columns,
         ),
     }
     rates = [m.recovery_rate or 0 for m in report.money]

@@ -76,14 +76,21 @@ def _locale() -> str:
     return translation.to_locale(translation.get_language() or settings.LANGUAGE_CODE)
 
 
+@cache
+def _number_format(locale: str, decimals: int):
+    """Babel's locale and parsed pattern, made once (a report formats hundreds of numbers)."""
+    from babel import Locale
+    from babel.numbers import parse_pattern
+
+    return Locale.parse(locale), parse_pattern("#,##0" + ("." + "0" * decimals if decimals else ""))
+
+
 def number(value: float | int | None, decimals: int = 0) -> str:
     """A number as a reader of the active language writes it (1,234 · 1 234 · 1.234,5), through Babel."""
     if value is None:
         return "—"
-    from babel.numbers import format_decimal
-
-    pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
-    return format_decimal(value, pattern, locale=_locale())
+    locale, pattern = _number_format(_locale(), decimals)
+    return pattern.apply(value, locale)
 
 
 def percent(value: float | None) -> str:

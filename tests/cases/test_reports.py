@@ -557,3 +557,21 @@ def test_embedded_sqlite_reports(tmp_path) -> None:
     assert results["page"] == [200, 5]
     assert results["csv"] == [200, 4]
     assert results["api"] == [200, 48 * 3600.0]
+
+
+def test_charts_scale_to_the_largest_value_and_skip_zero() -> None:
+    """The largest column fills the chart's height; a zero draws nothing (its table row says 0)."""
+    from cases import charts
+
+    chart = charts.columns(["a", "b", "c"], [charts.Series("cases", "chart-a", [0, 4, 2], ["0", "4", "2"])])
+    assert [(s.height, s.title) for s in chart.shapes] == [
+        (charts.COLUMN_AREA, "b · cases: 4"),
+        (90.0, "c · cases: 2"),
+    ]
+    stacked = charts.stacked(
+        ["x"], [charts.Series(n, "c", [v], [str(v)]) for n, v in (("met", 3), ("missed", 1))]
+    )
+    assert [s.width for s in stacked.shapes] == [
+        (charts.WIDTH - charts.LABEL_WIDTH - 10) * 0.75,
+        (charts.WIDTH - charts.LABEL_WIDTH - 10) * 0.25,
+    ]
