@@ -262,6 +262,15 @@ def test_period_refused(data, field, code) -> None:
 # --- The page and the CSV ------------------------------------------------------------------------
 
 
+def row(page: str, marker: str) -> list[str]:
+    """The cells of the table row carrying marker, as text."""
+    import re
+
+    start = page.index(f"<tr {marker}>")
+    html = page[start : page.index("</tr>", start)]
+    return [re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", html)]
+
+
 def test_billing_admin_sees_every_figure(client, billing_admin, book) -> None:
     """The page shows the figures in tables beside charts named by their headings."""
     client.force_login(billing_admin.user)
@@ -271,14 +280,8 @@ def test_billing_admin_sees_every_figure(client, billing_admin, book) -> None:
     assert page.count('<svg class="chart" role="img"') == 5
     for name in ("report-weekly", "report-money", "report-times", "report-targets", "report-csat"):
         assert f'aria-labelledby="{name}"' in page and f'<h2 id="{name}">' in page
-    assert (
-        '<tr data-currency="USD"><th scope="row">USD</th><td>3</td><td>$450.00</td><td>$90.00</td><td>20%</td>'
-        in page
-    )
-    assert (
-        '<tr data-target="microsoft"><th scope="row">Microsoft</th><td>3</td><td>48.0 h</td><td>67.2 h</td>'
-        in page
-    )
+    assert row(page, 'data-currency="USD"') == ["USD", "3", "$450.00", "$90.00", "20%"]
+    assert row(page, 'data-target="microsoft"') == ["Microsoft", "3", "48.0 h", "67.2 h"]
     assert "Average 3.3 of 5 from 3 ratings given in the period." in page
     assert "980" not in page  # Fabrikam's amount
     assert 'href="/en/reports/cases.csv?from=2026-10-05&amp;to=2026-10-18"' in page
