@@ -1009,6 +1009,14 @@ def report_json(report: reports.Report) -> dict[str, Any]:
     }
 
 
+class ReportQuerySerializer(serializers.Serializer):
+    """The period's parameters as the schema states them: a parameter sent empty is not a date."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # "from" is a Python keyword, so the fields are named here rather than declared.
+        return {"from": serializers.DateField(required=False), "to": serializers.DateField(required=False)}
+
+
 class ReportView(PartnerScopedMixin, APIView):
     """One object, not a list: an APIView, so the schema says so (a ViewSet's list is an array)."""
 
@@ -1027,6 +1035,7 @@ class ReportView(PartnerScopedMixin, APIView):
     )
     def get(self, request: Request) -> Response:
         self.require(Action.REPORT)
+        ReportQuerySerializer(data=request.query_params.dict()).is_valid(raise_exception=True)
         form = ReportPeriodForm(request.query_params, today=timezone.localdate())
         if not form.is_valid():
             raise ValidationError({name: list(errors) for name, errors in form.errors.items()})

@@ -391,6 +391,13 @@ ENDPOINTS: dict[str, Endpoint] = {
         done=lambda case, response, actor, ctx: response.json()["count"] >= 1
         and {event["action"] for event in response.json()["results"]} == {"sign_in"},
     ),
+    "report": Endpoint(
+        Action.REPORT,
+        "report.get",
+        send=lambda client, case, ctx: client.get(f"{API}/reports/"),
+        done=lambda case, response, actor, ctx: [m["disputed"] for m in response.json()["money"]]
+        == ["412.50"],
+    ),
     "download": Endpoint(
         Action.VIEW,
         "case.attachment",
@@ -412,7 +419,10 @@ def test_every_api_action_of_the_table_and_of_the_viewsets_has_an_endpoint() -> 
     extra = {f"case.{a.__name__}" for a in CaseViewSet.get_extra_actions()}
     standard = {"case.list", "case.retrieve", "case.create", "case.partial_update"}
     customers = {"customer.list", "customer.retrieve"}
-    assert {e.view_action for e in ENDPOINTS.values()} == extra | standard | customers | {"audit.list"}
+    assert {e.view_action for e in ENDPOINTS.values()} == extra | standard | customers | {
+        "audit.list",
+        "report.get",
+    }
 
 
 @pytest.mark.parametrize("endpoint", list(ENDPOINTS))
