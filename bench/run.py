@@ -205,6 +205,7 @@ def pages_to_measure(loaded: data.Loaded, cookie: str) -> list[Page]:
         lambda r: f"/en/cases/all/?sort={r.choice(CASE_LIST_SORTS)}&page={r.randint(1, list_pages)}", rng
     )
     articles = loaded.article_slugs[:ARTICLE_ROTATION]
+    today = datetime.datetime.now(datetime.UTC).date()
     return [
         Page("case list, uncached", case_list, 0.12, signed_in, (f"{cases} cases",)),
         Page("case list, busy partner", case_list, 0.12, signed_in, ("cases</p>",), busy=True),
@@ -214,6 +215,14 @@ def pages_to_measure(loaded: data.Loaded, cookie: str) -> list[Page]:
             0.15,
             signed_in,
             ('class="stats"',),
+        ),
+        Page(
+            # The reports' aggregates over the last 90 days (the default period) up to a random recent day.
+            "reports",
+            _addresses(lambda r: f"/en/reports/?to={today - datetime.timedelta(days=r.randint(0, 30))}", rng),
+            0.05,
+            signed_in,
+            ('class="chart"', "report-weekly"),
         ),
         Page(
             "case detail, uncached",

@@ -34,11 +34,12 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
+from rest_framework.views import APIView
 
-from cases import api_sync, services
+from cases import api_sync, reports, services
 from cases.access import membership_of
 from cases.currencies import CURRENCY_CHOICES, plain_amount
-from cases.forms import AmountField, AuditFilterForm, MonthField
+from cases.forms import AmountField, AuditFilterForm, MonthField, ReportPeriodForm
 from cases.models import (
     Attachment,
     Case,
@@ -1251,3 +1252,170 @@ def _conflict() -> Response:
         _("This Idempotency-Key was already used with a different request."),
         status.HTTP_409_CONFLICT,
     )
+
+
+# --- Reports -----------------------------------------------------------------------------------------
+
+
+class ReportPeriodSerializer(serializers.Serializer):
+    start = serializers.DateField(help_text="The first day of the period (the `from` asked for).")
+    end = serializers.DateField(help_text="The last day of the period, included (the `to` asked for).")
+
+
+class ReportWeekSerializer(serializers.Serializer):
+    start = serializers.DateField(help_text="The week's Monday.")
+    opened = serializers.IntegerField(help_text="Cases opened that week.")
+    resolved = serializers.IntegerField(help_text="Cases resolved that week and not reopened since.")
+
+
+class ReportMoneySerializer(serializers.Serializer):
+    currency = serializers.ChoiceField(choices=CURRENCY_CHOICES)
+    cases = serializers.IntegerField(help_text="Cases opened in the period with a disputed amount.")
+    disputed = serializers.CharField(help_text="Their disputed amounts, added up (decimal string).")
+    credited = serializers.CharField(help_text="The credit granted on them (decimal string).")
+    credited_cases = serializers.IntegerField(help_text="Cases with credit granted.")
+    recovery_rate = serializers.FloatField(allow_null=True, help_text="Credited ÷ disputed (0 to 1).")
+
+
+class ReportResolutionTimesSerializer(serializers.Serializer):
+    escalation_target = serializers.ChoiceField(
+        choices=[*EscalationTarget.values, "none"], help_text="Where the cases were escalated; none: never."
+    )
+    cases = serializers.IntegerField(help_text="Cases resolved in the period.")
+    median_seconds = serializers.FloatField(
+        allow_null=True, help_text="Median time from opening to resolution."
+    )
+    p90_seconds = serializers.FloatField(allow_null=True, help_text="90th percentile of that time.")
+
+
+class ReportTargetSerializer(serializers.Serializer):
+    met = serializers.IntegerField(help_text="Done by the due time.")
+    missed = serializers.IntegerField(help_text="Done after the due time, or not done and overdue.")
+    pending = serializers.IntegerField(help_text="Not done, not due yet.")
+    no_target = serializers.IntegerField(help_text="Without a due time.")
+    rate = serializers.FloatField(allow_null=True, help_text="met ÷ (met + missed).")
+
+
+class ReportRatingSerializer(serializers.Serializer):
+    rating = serializers.IntegerField(min_value=1, max_value=5)
+    answers = serializers.IntegerField()
+
+
+class ReportSatisfactionSerializer(serializers.Serializer):
+    average = serializers.FloatField(
+        allow_null=True, help_text="Average rating (1 to 5) given in the period."
+    )
+    answers = serializers.IntegerField(help_text="Ratings given in the period.")
+    distribution = ReportRatingSerializer(many=True)
+
+
+class ReportTopCustomerSerializer(serializers.Serializer):
+    customer = serializers.IntegerField(help_text="The customer's id.")
+    name = serializers.CharField()
+    currency = serializers.ChoiceField(choices=CURRENCY_CHOICES)
+    cases = serializers.IntegerField()
+    disputed = serializers.CharField(help_text="Amounts disputed in the period (decimal string).")
+
+
+class ReportSerializer(serializers.Serializer):
+    period = ReportPeriodSerializer()
+    weeks = ReportWeekSerializer(many=True)
+    money = ReportMoneySerializer(many=True, help_text="Per currency, largest disputed first.")
+    resolution_times = ReportResolutionTimesSerializer(many=True)
+    first_response = ReportTargetSerializer(
+        help_text="First-response targets of the cases opened in the period."
+    )
+    resolution = ReportTargetSerializer(help_text="Resolution targets of the cases opened in the period.")
+    satisfaction = ReportSatisfactionSerializer()
+    top_customers = ReportTopCustomerSerializer(many=True, help_text="Per currency, at most five customers.")
+
+
+def _seconds(value: datetime.timedelta | None) -> float | None:
+    return value.total_seconds() if value is not None else None
+
+
+def report_json(report: reports.Report) -> dict[str, Any]:
+    """A report as ReportSerializer describes it."""
+
+    def target(counts: reports.TargetCounts) -> dict[str, Any]:
+        return {**counts.__dict__, "rate": counts.rate}
+
+    return {
+        "period": {"start": report.period.start, "end": report.period.end},
+        "weeks": [week.__dict__ for week in report.weeks],
+        "money": [
+            {
+                "currency": m.currency,
+                "cases": m.cases,
+                "disputed": plain_amount(m.disputed, m.currency),
+                "credited": plain_amount(m.credited, m.currency),
+                "credited_cases": m.credited_cases,
+                "recovery_rate": m.recovery_rate,
+            }
+            for m in report.money
+        ],
+        "resolution_times": [
+            {
+                "escalation_target": t.target or "none",
+                "cases": t.cases,
+                "median_seconds": _seconds(t.median),
+                "p90_seconds": _seconds(t.p90),
+            }
+            for t in report.resolution_times
+        ],
+        "first_response": target(report.first_response),
+        "resolution": target(report.resolution),
+        "satisfaction": {
+            "average": report.satisfaction.average,
+            "answers": report.satisfaction.answers,
+            "distribution": [
+                {"rating": rating, "answers": answers}
+                for rating, answers in report.satisfaction.distribution.items()
+            ],
+        },
+        "top_customers": [
+            {
+                "customer": c.customer_id,
+                "name": c.name,
+                "currency": c.currency,
+                "cases": c.cases,
+                "disputed": plain_amount(c.disputed, c.currency),
+            }
+            for c in report.top_customers
+        ],
+    }
+
+
+class ReportQuerySerializer(serializers.Serializer):
+    """The period's parameters as the schema states them: a parameter sent empty is not a date."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # "from" is a Python keyword, so the fields are named here rather than declared.
+        return {"from": serializers.DateField(required=False), "to": serializers.DateField(required=False)}
+
+
+class ReportView(PartnerScopedMixin, APIView):
+    """One object, not a list: an APIView, so the schema says so (a ViewSet's list is an array)."""
+
+    @extend_schema(
+        operation_id="v1_reports_retrieve",
+        summary="Your partner's report for a period (Global and Billing admins)",
+        description="The figures of the reports page. The period is whole days in the portal's time zone, "
+        "both included: the last 90 days unless chosen, at most 366 days, ending today at the latest.",
+        parameters=[
+            OpenApiParameter(
+                "from", OpenApiTypes.DATE, description="The first day (default: 89 days before `to`)."
+            ),
+            OpenApiParameter("to", OpenApiTypes.DATE, description="The last day, included (default: today)."),
+        ],
+        responses={200: ReportSerializer, **_errors(400, 401, 403, 404, 429)},
+    )
+    def get(self, request: Request) -> Response:
+        self.require(Action.REPORT)
+        ReportQuerySerializer(data=request.query_params.dict()).is_valid(raise_exception=True)
+        form = ReportPeriodForm(request.query_params, today=timezone.localdate())
+        if not form.is_valid():
+            raise ValidationError({name: list(errors) for name, errors in form.errors.items()})
+        period = reports.Period(form.cleaned_data["from"], form.cleaned_data["to"])
+        report = reports.report_for(self.membership().partner, period)
+        return Response(ReportSerializer(report_json(report)).data)

@@ -768,3 +768,57 @@ class ServiceLevelForm(forms.ModelForm):
         # Bad working hours are told on the weekday fields; the model would only repeat it above the form.
         if not any(self.has_error(f"hours_{day}") for day in range(7)):
             super()._post_clean()
+
+
+REPORT_DAYS = 90  # the period a report covers unless one is chosen
+REPORT_MAX_DAYS = 366
+REPORT_EARLIEST_YEAR = 2000
+
+
+class ReportPeriodForm(forms.Form):
+    """The reports' period (GET ?from=&to=, both days included): the last 90 days unless chosen, at most a
+    year, ending today at the latest."""
+
+    def __init__(self, data: Any = None, *, today: datetime.date) -> None:
+        super().__init__(data)
+        self.today = today
+        # "from" is a Python keyword, so the fields are added here rather than declared.
+        self.fields["from"] = forms.DateField(
+            label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        )
+        self.fields["to"] = forms.DateField(
+            label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        end = data.get("to") or self.today
+        start = data.get("from") or end - datetime.timedelta(days=REPORT_DAYS - 1)
+        if end > self.today:
+            self.add_error("to", ValidationError(_("The period cannot end after today."), code="future"))
+        elif start > end:
+            self.add_error(
+                "to", ValidationError(_("The period cannot end before it starts."), code="reversed")
+            )
+        elif start.year < REPORT_EARLIEST_YEAR:
+            self.add_error(
+                "from",
+                ValidationError(
+                    _("Choose a day in %(year)d or later."),
+                    code="too_early",
+                    params={"year": REPORT_EARLIEST_YEAR},
+                ),
+            )
+        elif (end - start).days + 1 > REPORT_MAX_DAYS:
+            self.add_error(
+                "from",
+                ValidationError(
+                    _("Choose a period of at most %(days)d days."),
+                    code="too_long",
+                    params={"days": REPORT_MAX_DAYS},
+                ),
+            )
+        data["from"], data["to"] = start, end
+        return data

@@ -29,6 +29,7 @@ class Action(models.TextChoices):
     AUDIT = "audit", _("read and export the partner's audit trail")
     WEBHOOKS = "webhooks", _("register the partner's webhook endpoints")
     SERVICE_LEVELS = "service_levels", _("set the partner's business hours and service-level targets")
+    REPORT = "report", _("read and export the partner's reports")
 
 
 GA, UA, HA, BA, SA = (
@@ -58,6 +59,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Action.WEBHOOKS: frozenset({GA}),
     # The business calendar and the targets to the partner's customers: the Global admin's settings.
     Action.SERVICE_LEVELS: frozenset({GA}),
+    # How disputes went (amounts, credit, times, satisfaction): for whoever answers for the money.
+    Action.REPORT: frozenset({GA, BA}),
 }
 
 

@@ -36,5 +36,7 @@ urlpatterns = [
     path("team/audit/export/", views.audit_export, name="audit_export"),
     path("team/<id:pk>/", views.member_update, name="member"),
     path("team/<id:pk>/mfa-reset/", views.member_mfa_reset, name="member_mfa_reset"),
+    path("reports/", views.report, name="reports"),
+    path("reports/cases.csv", views.report_export, name="report_export"),
     path("answer/<str:token>/", views.customer_answer, name="answer"),
 ]

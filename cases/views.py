@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from cases import inbound, services
+from cases import charts, inbound, reports, services
 from cases.access import get_for_partner, partner_view, require
 from cases.forms import (
     AssignForm,
@@ -42,6 +42,7 @@ from cases.forms import (
     NoteForm,
     OptionalNoteForm,
     ReactivateForm,
+    ReportPeriodForm,
     ResolveForm,
     RolesForm,
     ServiceLevelForm,
@@ -1066,3 +1067,59 @@ def service_levels(request: HttpRequest) -> HttpResponse:
         },
         status=400 if form.is_bound and not form.is_valid() else 200,
     )
+
+
+def _report_period(request: HttpRequest) -> tuple[ReportPeriodForm, reports.Period | None]:
+    """The period asked for (?from=&to=; the last 90 days by default), or None and the form's errors."""
+    require(request.membership, Action.REPORT)
+    form = ReportPeriodForm(request.GET, today=timezone.localdate())
+    if not form.is_valid():
+        return form, None
+    return form, reports.Period(form.cleaned_data["from"], form.cleaned_data["to"])
+
+
+@require_safe
+@partner_view
+def report(request: HttpRequest) -> HttpResponse:
+    """The partner's report for a period: charts with their numbers beside them, and the CSV of its cases."""
+    form, period = _report_period(request)
+    if period is None:
+        return render(request, "cases/reports.html", {"form": form, "report": None}, status=400)
+    figures = reports.report_for(request.membership.partner, period)
+    shown = ReportPeriodForm({"from": period.start, "to": period.end}, today=form.today)
+    return render(
+        request,
+        "cases/reports.html",
+        {
+            "form": shown,
+            "report": figures,
+            "charts": charts.for_report(figures),
+            "group_label": charts.target_group_label,
+            "outcomes": charts.target_outcome_labels(),
+            "week_label": charts.week_label,
+            "query": f"from={period.start.isoformat()}&to={period.end.isoformat()}",
+        },
+    )
+
+
+@require_safe
+@partner_view
+def report_export(request: HttpRequest) -> HttpResponse:
+    """The cases opened in the period as CSV, streamed a chunk of rows at a time (UTF-8 with a byte-order
+    mark, as the audit trail's export)."""
+    form, period = _report_period(request)
+    if period is None:
+        return render(request, "cases/reports.html", {"form": form, "report": None}, status=400)
+    partner = request.membership.partner
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield "\ufeff" + writer.writerow(reports.CSV_COLUMNS)
+        for cells in reports.export_lines(partner, period):
+            yield writer.writerow(cells)
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    name = f"cases-{partner.case_prefix.lower()}-{period.start:%Y%m%d}-{period.end:%Y%m%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Cache-Control"] = "private, no-store"
+    return response

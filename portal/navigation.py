@@ -53,6 +53,14 @@ NAV_ITEMS = (
         section="team",
     ),
     NavItem(
+        _("Reports"),
+        "cases:reports",
+        _("How your disputes went: amounts, credit, time to resolution and satisfaction."),
+        members_only=True,
+        section="reports",
+        action="report",
+    ),
+    NavItem(
         _("Webhooks"),
         "webhooks:list",
         _("Send changes to your cases to your own tools as they happen."),

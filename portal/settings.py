@@ -140,6 +140,10 @@ TEMPLATES = [
                 "language_name": "portal.templating.language_name",
                 "hreflang": "portal.templating.hreflang",
                 "case_url": "cases.models.case_url",
+                "number": "portal.templating.number",
+                "percent": "portal.templating.percent",
+                "hours": "portal.templating.hours",
+                "money": "cases.currencies.money",
             },
             "filters": {
                 "date": "portal.templating.date",

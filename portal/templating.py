@@ -70,3 +70,41 @@ def date(value: object, name: str = "DATE_FORMAT") -> str:
         return value.isoformat()
     fmt = _format(name, translation.get_language() or settings.LANGUAGE_CODE) if name.isupper() else name
     return dateformat.format(value, fmt)
+
+
+def _locale() -> str:
+    return translation.to_locale(translation.get_language() or settings.LANGUAGE_CODE)
+
+
+@cache
+def _number_format(locale: str, decimals: int):
+    """Babel's locale and parsed pattern, made once (a report formats hundreds of numbers)."""
+    from babel import Locale
+    from babel.numbers import parse_pattern
+
+    return Locale.parse(locale), parse_pattern("#,##0" + ("." + "0" * decimals if decimals else ""))
+
+
+def number(value: float | int | None, decimals: int = 0) -> str:
+    """A number as a reader of the active language writes it (1,234 · 1 234 · 1.234,5), through Babel."""
+    if value is None:
+        return "—"
+    locale, pattern = _number_format(_locale(), decimals)
+    return pattern.apply(value, locale)
+
+
+def percent(value: float | None) -> str:
+    """A share (0.42) as a percentage in the active language (42%, 42 %)."""
+    if value is None:
+        return "—"
+    from babel.numbers import format_percent
+
+    # The language's own pattern (42 % in Russian), one decimal kept where there is one.
+    return format_percent(round(value, 3), locale=_locale(), decimal_quantization=False)
+
+
+def hours(value: datetime.timedelta | None) -> str:
+    """A duration in hours with one decimal, in the active language (36.5 h, 36,5 ч)."""
+    if value is None:
+        return "—"
+    return translation.gettext("%(hours)s h") % {"hours": number(value.total_seconds() / 3600, 1)}

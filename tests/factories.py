@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
+
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -62,3 +65,47 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
     customer = factory.SubFactory(CustomerFactory)
     offer = "Microsoft 365 Business Premium"
     quantity = 10
+
+
+class CaseFactory(factory.django.DjangoModelFactory):
+    """A case written straight to the table (for reads such as reports; the services open real ones)."""
+
+    class Meta:
+        model = "cases.Case"
+
+    customer = factory.SubFactory(CustomerFactory)
+    partner = factory.SelfAttribute("customer.partner")
+    number = factory.Sequence(lambda n: f"RPT-{5000 + n}")
+    category = "billing_dispute"
+    title = "Charged for 30 seats, using 25"
+    description = "The invoice bills more seats than the customer uses."
+    invoice_number = "G012345678"
+    severity = "B"
+    status = "new"
+    created_by = factory.SubFactory(UserFactory)
+    created_at = factory.LazyFunction(timezone.now)
+    first_response_due = factory.LazyAttribute(lambda o: o.created_at + datetime.timedelta(hours=4))
+
+
+class NotificationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "cases.Notification"
+
+    case = factory.SubFactory(CaseFactory)
+    kind = "resolution"
+    round = factory.Sequence(lambda n: n + 1)
+    recipient = factory.SelfAttribute("case.customer.billing_contact_email")
+    language = "en"
+    status = "sent"
+
+
+class CustomerAnswerFactory(factory.django.DjangoModelFactory):
+    """What a customer said about a resolution (with the resolution e-mail it answers)."""
+
+    class Meta:
+        model = "cases.CustomerAnswer"
+
+    case = factory.SubFactory(CaseFactory)
+    notification = factory.SubFactory(NotificationFactory, case=factory.SelfAttribute("..case"))
+    answer = "resolved"
+    rating = 5

@@ -403,6 +403,13 @@ ENDPOINTS: dict[str, Endpoint] = {
         done=lambda case, response, actor, ctx: response.status_code == 201
         and response.json()["secret"].startswith("whsec_"),
     ),
+    "report": Endpoint(
+        Action.REPORT,
+        "report.get",
+        send=lambda client, case, ctx: client.get(f"{API}/reports/"),
+        done=lambda case, response, actor, ctx: [m["disputed"] for m in response.json()["money"]]
+        == ["412.50"],
+    ),
     "download": Endpoint(
         Action.VIEW,
         "case.attachment",
@@ -429,6 +436,10 @@ def test_every_api_action_of_the_table_and_of_the_viewsets_has_an_endpoint() -> 
     assert {e.view_action for e in ENDPOINTS.values()} == extra | standard | customers | {
         "audit.list"
     } | webhooks
+    assert {e.view_action for e in ENDPOINTS.values()} == extra | standard | customers | {
+        "audit.list",
+        "report.get",
+    }
 
 
 @pytest.mark.parametrize("endpoint", list(ENDPOINTS))

@@ -52,6 +52,8 @@ BUSINESS_RULES = {
     "v1_cases_resolve_create": "a dispute needs an outcome; a credit needs an amount up to the disputed one",
     "v1_cases_attachments_create": "the file must really be a PDF, PNG, JPEG or CSV (checked by content)",
     "v1_webhooks_create": "the URL must be https on a public host, and a partner has at most 10 endpoints",
+    "v1_reports_retrieve": "the period starts in 2000 or later, ends today at the latest, after it starts, "
+    "and is at most 366 days long",
 }
 
 

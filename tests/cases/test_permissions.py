@@ -92,6 +92,11 @@ def attempt_audit(client, case, setup, customer, subscription):
     return response.status_code, response.status_code == 200 and b"audit-table" in response.content
 
 
+def attempt_report(client, case, setup, customer, subscription):
+    response = client.get(reverse("cases:reports"))
+    return response.status_code, response.status_code == 200 and b'class="chart"' in response.content
+
+
 def attempt_manage_users(client, case, setup, customer, subscription):
     response = client.post(
         reverse("cases:team"),
@@ -131,6 +136,7 @@ ATTEMPTS = {
     Action.AUDIT: attempt_audit,
     Action.WEBHOOKS: attempt_webhooks,
     Action.SERVICE_LEVELS: attempt_service_levels,
+    Action.REPORT: attempt_report,
 }
 
 
@@ -174,6 +180,8 @@ def test_several_roles_combine() -> None:
         Action.WEBHOOKS,
         Action.SERVICE_LEVELS,
     }
+    assert allowed_actions(roles) == frozenset(Action.values) - {Action.MANAGE_USERS, Action.AUDIT}
+    assert roles_allow(roles, Action.REPORT)
 
 
 def test_deactivated_user_can_do_nothing(client, helpdesk_agent, global_admin, case) -> None:

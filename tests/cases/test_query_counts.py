@@ -64,6 +64,10 @@ CUSTOMER_DETAIL_QUERIES = SIGNED_IN + 5
 CASE_DETAIL_QUERIES = SIGNED_IN + 5
 # The API: the token with its user, membership and partner; the count; the page of rows.
 API_LIST_QUERIES = 3
+# The reports (cases/reports.py): opened and resolved per week (two), money per currency, resolution times
+# (percentile_cont), targets, satisfaction, top customers; the CSV streams one query in chunks.
+REPORT_QUERIES = SIGNED_IN + 7
+API_REPORT_QUERIES = 1 + 7
 
 
 @dataclass
@@ -328,3 +332,37 @@ def test_api_case_list_query_count_does_not_grow(book, django_assert_num_queries
         with django_assert_num_queries(API_LIST_QUERIES):
             response = api.get(url)
         assert response.status_code == 200 and len(response.json()["results"]) == 50
+
+
+def test_reports_query_count_does_not_grow_with_cases(client, book, django_assert_num_queries) -> None:
+    """The reports page costs the same queries for 10 cases and 10,000: every figure is one aggregate."""
+    url = "/en/reports/"
+    signed_in(client, book, url)
+    book.grow_cases_to(10)
+    few, _, _ = queries_for(client, url)
+    book.grow_cases_to(MANY_CASES)
+    many, _, _ = queries_for(client, url)
+    assert few == many
+    with django_assert_num_queries(REPORT_QUERIES):
+        response = client.get(url)
+    assert response.context["report"].opened == MANY_CASES
+
+
+def test_reports_api_and_csv_query_counts(client, book, django_assert_num_queries) -> None:
+    """The API's report runs the page's aggregates; the CSV of 10,000 cases streams from one query."""
+    from rest_framework.test import APIClient
+
+    from portal.models import ApiToken
+
+    book.grow_cases_to(MANY_CASES)
+    _token, key = ApiToken.issue(user=book.viewer, name="counts")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert api.get("/api/v1/reports/").status_code == 200  # records when the token was used
+    with django_assert_num_queries(API_REPORT_QUERIES):
+        assert api.get("/api/v1/reports/").json()["weeks"]
+    signed_in(client, book)
+    with django_assert_num_queries(SIGNED_IN + 1):
+        response = client.get("/en/reports/cases.csv")
+        lines = b"".join(response.streaming_content).count(b"\n")
+    assert lines == MANY_CASES + 1

@@ -313,6 +313,13 @@ MEMBER_PAGES = [
     ),
     Check("audit", lambda o, lang: f"/{lang}/team/audit/", action=Action.AUDIT),
     Check("webhooks", lambda o, lang: f"/{lang}/webhooks/", action=Action.WEBHOOKS),
+    Check("reports", lambda o, lang: f"/{lang}/reports/", action=Action.REPORT, every_role=True),
+    Check(
+        "reports-refused-period",
+        lambda o, lang: f"/{lang}/reports/?from=2026-10-10&to=2026-10-01",
+        action=Action.REPORT,
+        status=400,
+    ),
     Check("api-tokens", lambda o, lang: f"/{lang}/accounts/api-tokens/"),
     Check(
         "api-token-revoke",

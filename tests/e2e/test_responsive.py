@@ -83,6 +83,7 @@ def demo(settings, monkeypatch, tmp_path) -> dict[str, str]:
         "team": "/team/",
         "audit": "/team/audit/",
         "webhooks": "/webhooks/",
+        "reports": "/reports/",
         "api-tokens": "/accounts/api-tokens/",
         "mfa": "/accounts/mfa/",
         "password-change": "/accounts/password_change/",

@@ -1,0 +1,494 @@
+"""How a partner's disputes went over a period: every figure one SQL aggregate over the partner's cases.
+
+Which cases each figure counts (docs/reports.md):
+- opened per week: cases opened in the period; resolved per week, time to resolution: cases resolved in the
+  period and still resolved or closed (a reopened case is not resolved);
+- money, targets and top customers: the cases opened in the period (so a recovery rate compares the credit
+  granted on the very cases whose amounts were disputed);
+- satisfaction: the ratings customers gave in the period.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import (
+    Aggregate,
+    Avg,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Window,
+)
+from django.db.models.functions import RowNumber, TruncWeek
+from django.utils import timezone
+
+from cases.models import Case, CustomerAnswer, EscalationTarget, Partner, Status
+
+RESOLVED_STATUSES = (Status.RESOLVED, Status.CLOSED)
+PERCENTILES = (0.5, 0.9)
+RATINGS = (1, 2, 3, 4, 5)
+TOP_CUSTOMERS = 5  # per currency
+# The escalation targets a time to resolution is split by; "" is a case never escalated.
+TARGET_GROUPS = (EscalationTarget.MICROSOFT.value, EscalationTarget.VIANET.value, "")
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole days, both included, in the portal's time zone."""
+
+    start: datetime.date
+    end: datetime.date
+
+    @property
+    def since(self) -> datetime.datetime:
+        return _midnight(self.start)
+
+    @property
+    def until(self) -> datetime.datetime:
+        """The first moment after the period."""
+        return _midnight(self.end + datetime.timedelta(days=1))
+
+    def weeks(self) -> list[datetime.date]:
+        """The Monday of every week the period touches."""
+        monday = self.start - datetime.timedelta(days=self.start.weekday())
+        weeks = []
+        while monday <= self.end:
+            weeks.append(monday)
+            monday += datetime.timedelta(days=7)
+        return weeks
+
+
+def _midnight(day: datetime.date) -> datetime.datetime:
+    return timezone.make_aware(
+        datetime.datetime.combine(day, datetime.time()), timezone.get_current_timezone()
+    )
+
+
+@dataclass(frozen=True)
+class Week:
+    start: datetime.date
+    opened: int
+    resolved: int
+
+
+@dataclass(frozen=True)
+class Money:
+    """Disputed amounts and the credit granted on them, in one currency."""
+
+    currency: str
+    cases: int
+    disputed: Decimal
+    credited: Decimal
+    credited_cases: int
+
+    @property
+    def recovery_rate(self) -> float | None:
+        """The share of the disputed amount granted back as credit."""
+        return float(self.credited / self.disputed) if self.disputed else None
+
+
+@dataclass(frozen=True)
+class ResolutionTimes:
+    """Time from opening to resolution of the cases one escalation target had ("" : never escalated)."""
+
+    target: str
+    cases: int
+    median: datetime.timedelta | None
+    p90: datetime.timedelta | None
+
+
+@dataclass(frozen=True)
+class TargetCounts:
+    """How the cases with a due time fared: done in time, done late or overdue, not due yet; and those
+    without a due time."""
+
+    met: int = 0
+    missed: int = 0
+    pending: int = 0
+    no_target: int = 0
+
+    @property
+    def rate(self) -> float | None:
+        """Met as a share of the cases whose outcome is known (met or missed)."""
+        decided = self.met + self.missed
+        return self.met / decided if decided else None
+
+
+@dataclass(frozen=True)
+class Satisfaction:
+    average: float | None
+    answers: int
+    distribution: dict[int, int] = field(default_factory=dict)  # rating -> answers
+
+
+@dataclass(frozen=True)
+class TopCustomer:
+    customer_id: int
+    name: str
+    currency: str
+    cases: int
+    disputed: Decimal
+
+
+@dataclass(frozen=True)
+class Report:
+    period: Period
+    weeks: list[Week]
+    money: list[Money]
+    resolution_times: list[ResolutionTimes]
+    first_response: TargetCounts
+    resolution: TargetCounts
+    satisfaction: Satisfaction
+    top_customers: list[TopCustomer]
+
+    @property
+    def opened(self) -> int:
+        return sum(week.opened for week in self.weeks)
+
+    @property
+    def resolved(self) -> int:
+        return sum(week.resolved for week in self.weeks)
+
+
+# --- Querysets ---------------------------------------------------------------------------------------
+
+
+def opened_in(partner: Partner, period: Period) -> QuerySet[Case]:
+    """The partner's cases opened in the period (what the money figures, the targets and the CSV count)."""
+    return Case.objects.for_partner(partner).filter(created_at__gte=period.since, created_at__lt=period.until)
+
+
+def resolved_in(partner: Partner, period: Period) -> QuerySet[Case]:
+    """The partner's cases resolved in the period and not reopened since."""
+    return Case.objects.for_partner(partner).filter(
+        resolved_at__gte=period.since, resolved_at__lt=period.until, status__in=RESOLVED_STATUSES
+    )
+
+
+TIME_TO_RESOLUTION = ExpressionWrapper(F("resolved_at") - F("created_at"), output_field=DurationField())
+
+
+# --- Figures -----------------------------------------------------------------------------------------
+
+
+def weekly(partner: Partner, period: Period) -> list[Week]:
+    """Cases opened and resolved in each week of the period (weeks start on Monday)."""
+    tz = timezone.get_current_timezone()
+
+    def per_week(cases: QuerySet[Case], column: str) -> dict[datetime.date, int]:
+        rows = (
+            cases.order_by()
+            .annotate(week=TruncWeek(column, tzinfo=tz))
+            .values("week")
+            .annotate(count=Count("pk"))
+            .values_list("week", "count")
+        )
+        return {_as_date(week): count for week, count in rows}
+
+    opened = per_week(opened_in(partner, period), "created_at")
+    resolved = per_week(resolved_in(partner, period), "resolved_at")
+    return [Week(monday, opened.get(monday, 0), resolved.get(monday, 0)) for monday in period.weeks()]
+
+
+def _as_date(value: datetime.date | datetime.datetime) -> datetime.date:
+    if isinstance(value, datetime.datetime):
+        return (timezone.localtime(value) if timezone.is_aware(value) else value).date()
+    return value
+
+
+def money(partner: Partner, period: Period) -> list[Money]:
+    """Per currency: the disputed amounts of the cases opened in the period and the credit granted on them."""
+    rows = (
+        opened_in(partner, period)
+        .exclude(currency="")
+        .filter(Q(disputed_amount__isnull=False) | Q(credit_amount__isnull=False))
+        .order_by()
+        .values("currency")
+        .annotate(
+            cases=Count("pk", filter=Q(disputed_amount__isnull=False)),
+            disputed=Sum("disputed_amount", default=Decimal(0)),
+            credited=Sum("credit_amount", default=Decimal(0)),
+            credited_cases=Count("pk", filter=Q(credit_amount__gt=0)),
+        )
+        .order_by("-disputed", "currency")
+    )
+    return [Money(**row) for row in rows]
+
+
+def targets(partner: Partner, period: Period, now: datetime.datetime) -> tuple[TargetCounts, TargetCounts]:
+    """First-response and resolution targets of the cases opened in the period, in one pass."""
+
+    def counts(done: str, due: str) -> dict[str, Count]:
+        has_due = Q(**{f"{due}__isnull": False})
+        return {
+            f"{done}_met": Count("pk", filter=has_due & Q(**{f"{done}__lte": F(due)})),
+            f"{done}_missed": Count(
+                "pk",
+                filter=has_due
+                & (Q(**{f"{done}__gt": F(due)}) | Q(**{f"{done}__isnull": True, f"{due}__lt": now})),
+            ),
+            f"{done}_pending": Count(
+                "pk", filter=has_due & Q(**{f"{done}__isnull": True, f"{due}__gte": now})
+            ),
+            f"{done}_no_target": Count("pk", filter=Q(**{f"{due}__isnull": True})),
+        }
+
+    row = opened_in(partner, period).aggregate(
+        **counts("first_response_at", "first_response_due_at"), **counts("resolved_at", "resolution_due_at")
+    )
+
+    def pick(done: str) -> TargetCounts:
+        return TargetCounts(
+            **{key.removeprefix(f"{done}_"): value for key, value in row.items() if key.startswith(done)}
+        )
+
+    return pick("first_response_at"), pick("resolved_at")
+
+
+class PercentileCont(Aggregate):
+    """PostgreSQL's continuous percentile of an ordered set (here: of intervals)."""
+
+    function = "PERCENTILE_CONT"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    allow_distinct = False
+
+    def __init__(self, expression, fraction: float, **extra) -> None:
+        if not 0 <= fraction <= 1:
+            raise ValueError(fraction)
+        super().__init__(expression, fraction=repr(float(fraction)), output_field=DurationField(), **extra)
+
+
+def resolution_times(
+    partner: Partner, period: Period, *, portable: bool | None = None
+) -> list[ResolutionTimes]:
+    """Median and 90th percentile of the time to resolution per escalation target.
+
+    PostgreSQL computes them with percentile_cont; elsewhere (SQLite, or portable=True) the database numbers
+    each group's cases in order of their time and returns only the rows either side of each percentile,
+    which are then interpolated as percentile_cont does.
+    """
+    if portable is None:
+        portable = connection.vendor != "postgresql"
+    cases = resolved_in(partner, period).order_by()
+    if not portable:
+        rows = cases.values("escalation_target").annotate(
+            cases=Count("pk"),
+            median=PercentileCont(TIME_TO_RESOLUTION, 0.5),
+            p90=PercentileCont(TIME_TO_RESOLUTION, 0.9),
+        )
+        found = {row["escalation_target"]: row for row in rows}
+        return [
+            ResolutionTimes(group, found[group]["cases"], found[group]["median"], found[group]["p90"])
+            if group in found
+            else ResolutionTimes(group, 0, None, None)
+            for group in TARGET_GROUPS
+        ]
+    sizes = dict(
+        cases.values("escalation_target").annotate(n=Count("pk")).values_list("escalation_target", "n")
+    )
+    positions = {
+        position for n in sizes.values() for fraction in PERCENTILES for position in _neighbours(n, fraction)
+    }
+    ranked = cases.annotate(
+        duration=TIME_TO_RESOLUTION,
+        position=Window(
+            RowNumber(),
+            partition_by=[F("escalation_target")],
+            order_by=[TIME_TO_RESOLUTION.asc(), F("pk").asc()],
+        ),
+    ).filter(position__in=positions or {0})
+    at: dict[tuple[str, int], datetime.timedelta] = {
+        (target, position): duration
+        for target, position, duration in ranked.values_list("escalation_target", "position", "duration")
+    }
+    result = []
+    for group in TARGET_GROUPS:
+        n = sizes.get(group, 0)
+        values = [_interpolate(at, group, n, fraction) if n else None for fraction in PERCENTILES]
+        result.append(ResolutionTimes(group, n, *values))
+    return result
+
+
+def _neighbours(n: int, fraction: float) -> tuple[int, int]:
+    """The 1-based row numbers either side of a percentile among n ordered values."""
+    exact = fraction * (n - 1)
+    return math.floor(exact) + 1, math.ceil(exact) + 1
+
+
+def _interpolate(
+    at: dict[tuple[str, int], datetime.timedelta], group: str, n: int, fraction: float
+) -> datetime.timedelta:
+    exact = fraction * (n - 1)
+    low, high = _neighbours(n, fraction)
+    below, above = at[(group, low)], at[(group, high)]
+    return below + (above - below) * (exact - math.floor(exact))
+
+
+def satisfaction(partner: Partner, period: Period) -> Satisfaction:
+    """The average and the distribution of the ratings customers gave in the period."""
+    row = CustomerAnswer.objects.filter(
+        case__partner=partner, created_at__gte=period.since, created_at__lt=period.until, rating__isnull=False
+    ).aggregate(
+        average=Avg("rating"),
+        answers=Count("pk"),
+        **{f"rated_{rating}": Count("pk", filter=Q(rating=rating)) for rating in RATINGS},
+    )
+    return Satisfaction(
+        average=float(row["average"]) if row["average"] is not None else None,
+        answers=row["answers"],
+        distribution={rating: row[f"rated_{rating}"] for rating in RATINGS},
+    )
+
+
+def top_customers(partner: Partner, period: Period, limit: int = TOP_CUSTOMERS) -> list[TopCustomer]:
+    """Per currency, the customers who disputed the most in the period (amounts in two currencies are never
+    added up, nor ranked against each other)."""
+    rows = (
+        opened_in(partner, period)
+        .filter(disputed_amount__isnull=False)
+        .exclude(currency="")
+        .order_by()
+        .values("customer_id", "customer__company_name", "currency")
+        .annotate(cases=Count("pk"), disputed=Sum("disputed_amount"))
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("currency")],
+                order_by=[F("disputed").desc(), F("customer__company_name").asc(), F("customer_id").asc()],
+            )
+        )
+        .filter(rank__lte=limit)
+        .order_by("currency", "-disputed", "customer__company_name", "customer_id")
+    )
+    return [
+        TopCustomer(
+            row["customer_id"], row["customer__company_name"], row["currency"], row["cases"], row["disputed"]
+        )
+        for row in rows
+    ]
+
+
+def report_for(partner: Partner, period: Period, *, now: datetime.datetime | None = None) -> Report:
+    """Every figure of the partner's report for the period."""
+    first_response, resolution = targets(partner, period, now or timezone.now())
+    return Report(
+        period=period,
+        weeks=weekly(partner, period),
+        money=money(partner, period),
+        resolution_times=resolution_times(partner, period),
+        first_response=first_response,
+        resolution=resolution,
+        satisfaction=satisfaction(partner, period),
+        top_customers=top_customers(partner, period),
+    )
+
+
+# --- Export ------------------------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    "number", "customer", "category", "status", "severity", "disputed_amount", "credit_amount", "currency",
+    "escalation_target", "support_request_number", "opened", "first_response", "first_response_due",
+    "first_response_target", "resolved", "resolution_due", "resolution_target", "closed", "csat",
+)  # fmt: skip
+
+
+def export_rows(partner: Partner, period: Period) -> QuerySet:
+    """The cases opened in the period as the CSV lists them, read in chunks (values, no model instances)."""
+    latest_rating = (
+        CustomerAnswer.objects.filter(case=OuterRef("pk"), rating__isnull=False)
+        .order_by("-created_at", "-pk")
+        .values("rating")[:1]
+    )
+    return (
+        opened_in(partner, period)
+        .annotate(csat=Subquery(latest_rating))
+        .order_by("created_at", "pk")
+        .values(
+            "number",
+            "customer__company_name",
+            "category",
+            "status",
+            "severity",
+            "disputed_amount",
+            "credit_amount",
+            "currency",
+            "escalation_target",
+            "support_request_number",
+            "created_at",
+            "first_response_at",
+            "first_response_due_at",
+            "resolved_at",
+            "resolution_due_at",
+            "closed_at",
+            "csat",
+        )
+    )
+
+
+def target_outcome(
+    done: datetime.datetime | None, due: datetime.datetime | None, now: datetime.datetime
+) -> str:
+    """met, missed, pending, or "" (no target): as targets() counts them."""
+    if due is None:
+        return ""
+    if done is not None:
+        return "met" if done <= due else "missed"
+    return "missed" if due < now else "pending"
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> object:
+    """A cell a spreadsheet will not run as a formula (OWASP CSV injection): text starting with = + - @ or a
+    tab is prefixed with an apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def export_lines(partner: Partner, period: Period, *, now: datetime.datetime | None = None) -> Iterator[list]:
+    """The CSV's rows after its header: one a case, amounts with their currency's decimals."""
+    from cases.currencies import plain_amount
+
+    now = now or timezone.now()
+    for row in export_rows(partner, period).iterator(chunk_size=2000):
+        currency = row["currency"]
+        cells = [
+            row["number"],
+            row["customer__company_name"],
+            row["category"],
+            row["status"],
+            row["severity"],
+            plain_amount(row["disputed_amount"], currency) or "",
+            plain_amount(row["credit_amount"], currency) or "",
+            currency,
+            row["escalation_target"],
+            row["support_request_number"],
+            _iso(row["created_at"]),
+            _iso(row["first_response_at"]),
+            _iso(row["first_response_due_at"]),
+            target_outcome(row["first_response_at"], row["first_response_due_at"], now),
+            _iso(row["resolved_at"]),
+            _iso(row["resolution_due_at"]),
+            target_outcome(row["resolved_at"], row["resolution_due_at"], now),
+            _iso(row["closed_at"]),
+            row["csat"] if row["csat"] is not None else "",
+        ]
+        yield [safe_cell(cell) for cell in cells]
+
+
+def _iso(value: datetime.datetime | None) -> str:
+    return value.isoformat() if value else ""
