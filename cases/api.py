@@ -683,7 +683,9 @@ SEARCH_MAX_LENGTH = 100
 EXTERNAL_REFERENCE_MAX_LENGTH = 100
 CASE_FILTERS = [
     OpenApiParameter("status", str, enum=[*Status.values, "open"], description="A status, or open."),
-    OpenApiParameter("customer", {"type": "integer", "minimum": 1}, description="A customer id."),
+    OpenApiParameter(
+        "customer", {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}, description="A customer id."
+    ),
     OpenApiParameter("category", str, enum=Category.values),
     OpenApiParameter("escalated", bool, description="Whether the case was escalated."),
     OpenApiParameter(
@@ -789,7 +791,7 @@ class CaseViewSet(
             else:
                 errors["status"] = [_("Unknown status.")]
         if customer := params.get("customer"):
-            if re.fullmatch(r"[1-9][0-9]{0,17}", customer):
+            if re.fullmatch(r"[1-9][0-9]{0,18}", customer) and int(customer) < 2**63:
                 queryset = queryset.filter(customer_id=int(customer))
             else:
                 errors["customer"] = [_("A customer id is a number.")]
@@ -1277,9 +1279,13 @@ class ReportMoneySerializer(serializers.Serializer):
     recovery_rate = serializers.FloatField(allow_null=True, help_text="Credited ÷ disputed (0 to 1).")
 
 
+# Where a report's resolved cases went: the escalation targets, or none (its own enum in the schema).
+REPORT_ESCALATION_TARGETS = [*EscalationTarget.values, "none"]
+
+
 class ReportResolutionTimesSerializer(serializers.Serializer):
     escalation_target = serializers.ChoiceField(
-        choices=[*EscalationTarget.values, "none"], help_text="Where the cases were escalated; none: never."
+        choices=REPORT_ESCALATION_TARGETS, help_text="Where the cases were escalated; none: never."
     )
     cases = serializers.IntegerField(help_text="Cases resolved in the period.")
     median_seconds = serializers.FloatField(

@@ -159,20 +159,39 @@ def _marked(index: int, text: str) -> str:
 
 def _mark_segments(body: str, segments: Sequence[PageSegment]) -> tuple[str, int]:
     """Wrap each segment's translation in markers, in document order; text an admin changed is skipped. A
-    missing segment (no translation) is placed after the segment before it (before the first one found, when
-    it comes first; in a paragraph of its own when no translation is found at all)."""
+    missing segment (no translation) is placed after the segment before it, a space apart (before the first
+    one found, when it comes first); two or more missing in a row are English the translation never had (a
+    new heading, a list), so they make a paragraph of their own after the block they follow; and they make
+    one at the end when no translation is found at all."""
     if not segments:
         return body, 0
     out: list[str] = []
     cursor = 0
     aligned = 0
-    waiting: list[str] = []  # missing segments before any translation was found
+    run: list[str] = []  # missing segments since the last translation found
+
+    def flush(until: int) -> None:
+        nonlocal cursor
+        if not run:
+            return
+        boundary = body.find("\n\n", cursor)
+        if until == len(body) and boundary < 0:
+            boundary = len(body)
+        if len(run) == 1 or boundary < 0 or boundary > until:
+            out.append(" " + " ".join(run))  # within the block, after the sentence before
+            run.clear()
+            return
+        out.append(body[cursor:boundary])
+        out.append("\n\n" + " ".join(run) + "\n\n")
+        cursor = boundary
+        run.clear()
+
     for index, segment in enumerate(segments):
         if segment.state == "missing" or segment.in_body == "":
             shown = "" if segment.state == "missing" else segment.target
             if not (segment.english if segment.state == "missing" else shown).strip():
                 continue
-            (out if aligned else waiting).append(_marked(index, shown))
+            run.append(_marked(index, shown))
             continue
         in_body = segment.target if segment.in_body is None else segment.in_body
         if not in_body.strip():
@@ -180,15 +199,20 @@ def _mark_segments(body: str, segments: Sequence[PageSegment]) -> tuple[str, int
         found = body.find(in_body, cursor)
         if found < 0:
             continue
+        if aligned:
+            flush(found)
         out.append(body[cursor:found])
-        out.extend(waiting)
-        waiting.clear()
+        if not aligned and run:  # missing before the first translation found: just before it
+            out.append(" ".join(run) + " ")
+            run.clear()
         out.append(_marked(index, segment.target))
         cursor = found + len(in_body)
         aligned += 1
+    if aligned:
+        flush(len(body))
     out.append(body[cursor:])
-    if waiting:
-        out.append("\n\n" + " ".join(waiting) + "\n")
+    if run:
+        out.append("\n\n" + " ".join(run) + "\n")
     return "".join(out), aligned
 
 

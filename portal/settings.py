@@ -567,6 +567,8 @@ SPECTACULAR_SETTINGS = {
         "WebhookDeliveryStatusEnum": "webhooks.models.DeliveryStatus",
         "ErrorCodeEnum": "portal.api_errors.ERROR_CODE_CHOICES",
         "RoleEnum": "cases.permissions.Role",
+        "EscalationTargetEnum": "cases.models.EscalationTarget",
+        "ReportEscalationTargetEnum": "cases.api.REPORT_ESCALATION_TARGETS",
     },
 }
 

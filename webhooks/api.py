@@ -204,7 +204,11 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, v
     @extend_schema(
         summary="The endpoint's deliveries, newest first",
         parameters=[
-            OpenApiParameter("page", int, description="A page number within the paginated result set.")
+            OpenApiParameter(
+                "page",
+                {"type": "integer", "minimum": 1, "maximum": 999_999_999},
+                description="The page to read, from 1.",
+            )
         ],
         responses={200: DeliveryPageSerializer, **_errors(400, 401, 403, 404, 429)},
     )

@@ -252,6 +252,9 @@ ROUTES: dict[str, Route] = {
     "team": Route("GET", shows=lambda w: w.member.user.email),
     "audit": Route("GET", shows=lambda w: w.member.user.email),
     "service_levels": Route("GET", shows=lambda w: w.partner.name),
+    # The reports' top customers and the CSV's rows: the partner's own, opened in the last 90 days.
+    "reports": Route("GET", shows=lambda w: w.customer.company_name),
+    "report_export": Route("GET", shows=lambda w: w.case.number),
     "audit_export": Route("GET", shows=lambda w: w.member.user.email),
     # Pages and actions on one object.
     "detail": Route("GET", _case_probes({})),
@@ -466,7 +469,7 @@ def test_pages_without_objects_show_no_fabrikam_data(
         checked.append(name)
     assert sorted(checked) == [
         "audit", "audit_export", "create", "customer_search", "customers", "dashboard", "list",
-        "service_levels", "team",
+        "report_export", "reports", "service_levels", "team",
     ]  # fmt: skip
 
 

@@ -249,9 +249,11 @@ def test_navigation_shows_partner_sections_to_members_only(
     client.force_login(helpdesk_agent.user)
     labels = [item["label"] for item in client.get("/en/").context["nav_items"]]
     assert [str(label) for label in labels] == ["Guidance", "Cases", "Customers", "Team"]
-    client.force_login(global_admin.user)  # the Global admin also registers webhooks and sets service levels
+    client.force_login(
+        global_admin.user
+    )  # the Global admin also reads reports, registers webhooks, sets service levels
     labels = [str(item["label"]) for item in client.get("/en/").context["nav_items"]]
-    assert labels == ["Guidance", "Cases", "Customers", "Team", "Webhooks", "Service levels"]
+    assert labels == ["Guidance", "Cases", "Customers", "Team", "Reports", "Webhooks", "Service levels"]
     client.force_login(staff)
     labels = [str(item["label"]) for item in client.get("/en/").context["nav_items"]]
     assert labels == ["Guidance", "Cases", "Admin"]
