@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cases import services as case_services
-from tests.integration.conftest import wait_until
+from portal.celery import app
+from tests.integration.conftest import _reset_pools, wait_until
 from webhooks import embedded
 from webhooks.models import DeliveryStatus, WebhookDelivery
 
@@ -17,8 +18,10 @@ def in_process_sweep(settings, eager_tasks):
     settings.WEBHOOK_SWEEP_IN_PROCESS = True
     settings.WEBHOOK_SWEEP_SECONDS = 1
     settings.WEBHOOK_RETRY_BASE_SECONDS = 2
-    # A timer an earlier test of the run started sleeps its own, longer period: start afresh with this one.
+    # A timer an earlier test of the run started sleeps its own, longer period, and a broker pool an earlier
+    # test closed refuses to hand out connections: start both afresh.
     embedded.stop()
+    _reset_pools(app)
     yield
     embedded.stop()
 
