@@ -47,11 +47,18 @@ RUN_TIMEOUT = 540
 # state (each is named with its rule and described in the operation's text); a schema-valid request that
 # breaks them gets a documented 400, which is right. Every other check runs on them too.
 BUSINESS_RULES = {
+    # Which ids are the partner's own is data, not a type: the schema can only say "an integer".
     "v1_cases_create": "customer and subscription must be ids of the partner's own objects",
+    # Likewise the members of the partner: an id the schema accepts may belong to nobody here.
     "v1_cases_partial_update": "assignee must be the user id of a member of the partner",
+    # A rule between fields and against the stored case (the disputed amount): OpenAPI 3.0 has no
+    # cross-field or cross-request conditions.
     "v1_cases_resolve_create": "a dispute needs an outcome; a credit needs an amount up to the disputed one",
+    # The content, not the declared type, decides: a schema describes a binary part, not what is in it.
     "v1_cases_attachments_create": "the file must really be a PDF, PNG, JPEG or CSV (checked by content)",
+    # "Public" is what the host name resolves to at request time, and "at most 10" counts stored rows.
     "v1_webhooks_create": "the URL must be https on a public host, and a partner has at most 10 endpoints",
+    # "Today" moves, and "after it starts, at most 366 days" relates two parameters: neither is schema.
     "v1_reports_retrieve": "the period starts in 2000 or later, ends today at the latest, after it starts, "
     "and is at most 366 days long",
 }
