@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import kombu.pools
 import pytest
 import redis
 from aiosmtpd.controller import Controller
@@ -179,10 +180,14 @@ def publish_to(broker, settings) -> Iterator[None]:
 
 
 def _reset_pools(app) -> None:
-    """Drop the app's broker connections so the next publish connects to the current broker_url."""
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
+    """Drop the app's broker connections so the next publish connects to the current broker_url.
+
+    The app's pools are entries of kombu's process-wide pool groups, keyed by broker URL: closing one in place
+    would leave it there, closed, for the next test that publishes to the same URL (the embedded default's
+    memory:// broker among them: "Acquire on closed pool"). `kombu.pools.reset()` closes them and empties the
+    groups, so the next publish builds fresh ones."""
+    kombu.pools.reset()
+    app._pool = None
     app.amqp._producer_pool = None
 
 

@@ -18,8 +18,8 @@ def in_process_sweep(settings, eager_tasks):
     settings.WEBHOOK_SWEEP_IN_PROCESS = True
     settings.WEBHOOK_SWEEP_SECONDS = 1
     settings.WEBHOOK_RETRY_BASE_SECONDS = 2
-    # A timer an earlier test of the run started sleeps its own, longer period, and a broker pool an earlier
-    # test closed refuses to hand out connections: start both afresh.
+    # A timer an earlier test of the run started sleeps its own, longer period, and the app may hold the broker
+    # pools of an earlier test's broker: start both afresh.
     embedded.stop()
     _reset_pools(app)
     yield
