@@ -87,19 +87,29 @@ def _weighted(rng: random.Random, table: list[tuple[str, int]]) -> str:
 
 
 def _copy(model, rows: list[dict]) -> None:
-    """Insert rows (dicts keyed by column) with COPY, the fastest way into PostgreSQL."""
+    """Insert rows (dicts keyed by column) with COPY, the fastest way into PostgreSQL.
+
+    A column the rows leave out gets the model field's default, the value `Model()` would give it (COPY knows
+    nothing of Django's defaults), so a field added later loads as the portal would save it."""
     from django.db import connection
 
     if not rows:
         return
     columns = list(rows[0])
+    defaulted = [
+        field
+        for field in model._meta.concrete_fields
+        if field.column not in columns and not field.primary_key
+    ]
     table = model._meta.db_table
+    names = ", ".join([*columns, *(field.column for field in defaulted)])
     with (
         connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+        cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
     ):
         for row in rows:
-            copy.write_row([row[c] for c in columns])
+            # get_default() per row: a callable default (a UUID, a time) gives each row its own.
+            copy.write_row([*(row[c] for c in columns), *(field.get_default() for field in defaulted)])
 
 
 def _make_users(prefix: str, count: int, password_hash: str) -> list:
