@@ -183,23 +183,122 @@ TIME_TO_RESOLUTION = ExpressionWrapper(F("resolved_at") - F("created_at"), outpu
 # --- Figures -----------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Opened:
+    """What one query says of the cases opened in the period: how many each week, the money per currency,
+    and how their targets fared."""
+
+    per_week: dict[datetime.date, int]
+    money: list[Money]
+    first_response: TargetCounts
+    resolution: TargetCounts
+
+
+def _target_counts(done: str, due: str, now: datetime.datetime) -> dict[str, Count]:
+    """Met, missed, pending and without a target, of the done/due pair of columns."""
+    has_due = Q(**{f"{due}__isnull": False})
+    return {
+        f"{done}_met": Count("pk", filter=has_due & Q(**{f"{done}__lte": F(due)})),
+        f"{done}_missed": Count(
+            "pk",
+            filter=has_due
+            & (Q(**{f"{done}__gt": F(due)}) | Q(**{f"{done}__isnull": True, f"{due}__lt": now})),
+        ),
+        f"{done}_pending": Count("pk", filter=has_due & Q(**{f"{done}__isnull": True, f"{due}__gte": now})),
+        f"{done}_no_target": Count("pk", filter=Q(**{f"{due}__isnull": True})),
+    }
+
+
+def opened(partner: Partner, period: Period, now: datetime.datetime) -> Opened:
+    """The weekly counts, money and targets of the cases opened in the period, in one pass: the database
+    groups them by week and currency (a few dozen rows), and the figures are sums of those groups."""
+    tz = timezone.get_current_timezone()
+    done_due = (("first_response_at", "first_response_due_at"), ("resolved_at", "resolution_due_at"))
+    rows = (
+        opened_in(partner, period)
+        .order_by()
+        .annotate(week=TruncWeek("created_at", tzinfo=tz))
+        .values("week", "currency")
+        .annotate(
+            opened=Count("pk"),
+            disputed_cases=Count("pk", filter=Q(disputed_amount__isnull=False)),
+            credit_known=Count("credit_amount"),
+            disputed=Sum("disputed_amount", default=Decimal(0)),
+            credited=Sum("credit_amount", default=Decimal(0)),
+            credited_cases=Count("pk", filter=Q(credit_amount__gt=0)),
+            **{key: value for done, due in done_due for key, value in _target_counts(done, due, now).items()},
+        )
+    )
+    per_week: dict[datetime.date, int] = {}
+    money: dict[str, dict[str, Decimal | int]] = {}
+    targets: dict[str, int] = {}
+    money_keys = ("disputed_cases", "credit_known", "disputed", "credited", "credited_cases")
+    for row in rows:
+        week = _as_date(row["week"])
+        per_week[week] = per_week.get(week, 0) + row["opened"]
+        for done, _due in done_due:
+            for outcome in ("met", "missed", "pending", "no_target"):
+                key = f"{done}_{outcome}"
+                targets[key] = targets.get(key, 0) + row[key]
+        # Money counts the cases with a currency and an amount disputed or credited.
+        if row["currency"] and (row["disputed_cases"] or row["credit_known"]):
+            totals = money.setdefault(row["currency"], dict.fromkeys(money_keys, 0))
+            for key in money_keys:
+                totals[key] += row[key]
+
+    def pick(done: str) -> TargetCounts:
+        return TargetCounts(
+            **{
+                outcome: targets.get(f"{done}_{outcome}", 0)
+                for outcome in ("met", "missed", "pending", "no_target")
+            }
+        )
+
+    return Opened(
+        per_week=per_week,
+        money=sorted(
+            (
+                Money(
+                    currency=currency,
+                    cases=totals["disputed_cases"],
+                    disputed=totals["disputed"],
+                    credited=totals["credited"],
+                    credited_cases=totals["credited_cases"],
+                )
+                for currency, totals in money.items()
+            ),
+            key=lambda row: (-row.disputed, row.currency),
+        ),
+        first_response=pick("first_response_at"),
+        resolution=pick("resolved_at"),
+    )
+
+
+def resolved_per_week(partner: Partner, period: Period) -> dict[datetime.date, int]:
+    """The cases resolved in each week of the period."""
+    tz = timezone.get_current_timezone()
+    rows = (
+        resolved_in(partner, period)
+        .order_by()
+        .annotate(week=TruncWeek("resolved_at", tzinfo=tz))
+        .values("week")
+        .annotate(count=Count("pk"))
+        .values_list("week", "count")
+    )
+    return {_as_date(week): count for week, count in rows}
+
+
+def _weeks(
+    period: Period, opened: dict[datetime.date, int], resolved: dict[datetime.date, int]
+) -> list[Week]:
+    return [Week(monday, opened.get(monday, 0), resolved.get(monday, 0)) for monday in period.weeks()]
+
+
 def weekly(partner: Partner, period: Period) -> list[Week]:
     """Cases opened and resolved in each week of the period (weeks start on Monday)."""
-    tz = timezone.get_current_timezone()
-
-    def per_week(cases: QuerySet[Case], column: str) -> dict[datetime.date, int]:
-        rows = (
-            cases.order_by()
-            .annotate(week=TruncWeek(column, tzinfo=tz))
-            .values("week")
-            .annotate(count=Count("pk"))
-            .values_list("week", "count")
-        )
-        return {_as_date(week): count for week, count in rows}
-
-    opened = per_week(opened_in(partner, period), "created_at")
-    resolved = per_week(resolved_in(partner, period), "resolved_at")
-    return [Week(monday, opened.get(monday, 0), resolved.get(monday, 0)) for monday in period.weeks()]
+    return _weeks(
+        period, opened(partner, period, timezone.now()).per_week, resolved_per_week(partner, period)
+    )
 
 
 def _as_date(value: datetime.date | datetime.datetime) -> datetime.date:
@@ -210,51 +309,13 @@ def _as_date(value: datetime.date | datetime.datetime) -> datetime.date:
 
 def money(partner: Partner, period: Period) -> list[Money]:
     """Per currency: the disputed amounts of the cases opened in the period and the credit granted on them."""
-    rows = (
-        opened_in(partner, period)
-        .exclude(currency="")
-        .filter(Q(disputed_amount__isnull=False) | Q(credit_amount__isnull=False))
-        .order_by()
-        .values("currency")
-        .annotate(
-            cases=Count("pk", filter=Q(disputed_amount__isnull=False)),
-            disputed=Sum("disputed_amount", default=Decimal(0)),
-            credited=Sum("credit_amount", default=Decimal(0)),
-            credited_cases=Count("pk", filter=Q(credit_amount__gt=0)),
-        )
-        .order_by("-disputed", "currency")
-    )
-    return [Money(**row) for row in rows]
+    return opened(partner, period, timezone.now()).money
 
 
 def targets(partner: Partner, period: Period, now: datetime.datetime) -> tuple[TargetCounts, TargetCounts]:
-    """First-response and resolution targets of the cases opened in the period, in one pass."""
-
-    def counts(done: str, due: str) -> dict[str, Count]:
-        has_due = Q(**{f"{due}__isnull": False})
-        return {
-            f"{done}_met": Count("pk", filter=has_due & Q(**{f"{done}__lte": F(due)})),
-            f"{done}_missed": Count(
-                "pk",
-                filter=has_due
-                & (Q(**{f"{done}__gt": F(due)}) | Q(**{f"{done}__isnull": True, f"{due}__lt": now})),
-            ),
-            f"{done}_pending": Count(
-                "pk", filter=has_due & Q(**{f"{done}__isnull": True, f"{due}__gte": now})
-            ),
-            f"{done}_no_target": Count("pk", filter=Q(**{f"{due}__isnull": True})),
-        }
-
-    row = opened_in(partner, period).aggregate(
-        **counts("first_response_at", "first_response_due_at"), **counts("resolved_at", "resolution_due_at")
-    )
-
-    def pick(done: str) -> TargetCounts:
-        return TargetCounts(
-            **{key.removeprefix(f"{done}_"): value for key, value in row.items() if key.startswith(done)}
-        )
-
-    return pick("first_response_at"), pick("resolved_at")
+    """First-response and resolution targets of the cases opened in the period."""
+    figures = opened(partner, period, now)
+    return figures.first_response, figures.resolution
 
 
 class PercentileCont(Aggregate):
@@ -382,14 +443,14 @@ def top_customers(partner: Partner, period: Period, limit: int = TOP_CUSTOMERS) 
 
 def report_for(partner: Partner, period: Period, *, now: datetime.datetime | None = None) -> Report:
     """Every figure of the partner's report for the period."""
-    first_response, resolution = targets(partner, period, now or timezone.now())
+    figures = opened(partner, period, now or timezone.now())
     return Report(
         period=period,
-        weeks=weekly(partner, period),
-        money=money(partner, period),
+        weeks=_weeks(period, figures.per_week, resolved_per_week(partner, period)),
+        money=figures.money,
         resolution_times=resolution_times(partner, period),
-        first_response=first_response,
-        resolution=resolution,
+        first_response=figures.first_response,
+        resolution=figures.resolution,
         satisfaction=satisfaction(partner, period),
         top_customers=top_customers(partner, period),
     )
