@@ -60,3 +60,27 @@ def describe(generator: str) -> dict[str, str]:
         "Django / gunicorn": f"{django.get_version()} / {gunicorn.__version__}",
         "Load generator": generator,
     }
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(process_group: int, database: str) -> tuple[float, float]:
+    """CPU time (user + system) used so far by the processes of a process group (gunicorn's master and
+    workers) and by the PostgreSQL backends connected to `database`, from /proc. A backend that ended
+    between two readings takes its time with it: read around a run on connections that stay open."""
+    server = postgres = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            command = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        used = (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+        if int(fields[2]) == process_group:  # the process group id
+            server += used
+        elif command.startswith(b"postgres: ") and f" {database} ".encode() in command:
+            postgres += used
+    return server, postgres

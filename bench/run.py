@@ -46,6 +46,8 @@ class Page:
     headers: dict[str, str] = field(default_factory=dict)
     expect: tuple[str, ...] = ()  # text every page must contain (checked before it is measured)
     busy: bool = False  # measured while another connection changes one of the partner's cases every 100 ms
+    cpu_ms: tuple[float, ...] = (0.0, 0.0)  # measured: CPU a request in the server and in PostgreSQL
+    ping_cpu_ms: float = 0.0  # measured: CPU a /ping request in the server, in the slices beside this page
 
 
 @dataclass
@@ -187,6 +189,7 @@ ADDRESSES = int(os.environ.get("BENCH_ADDRESSES", "20000"))
 P95_TARGET_MS = 100.0
 CASE_LIST_SORTS = ["-created", "created", "-updated", "severity", "number"]
 BUSY_INTERVAL = 0.1
+DATABASE_NAME = env.DATABASE_URL.rsplit("/", 1)[-1]
 
 
 def _addresses(make, rng) -> list[str]:
@@ -318,7 +321,13 @@ class BusyPartner:
 
 
 def _measure(
-    port: int, generator: load.Generator, baseline: Page, page: Page, busy: BusyPartner | None = None
+    port: int,
+    generator: load.Generator,
+    baseline: Page,
+    page: Page,
+    busy: BusyPartner | None = None,
+    *,
+    process_group: int,
 ):
     """page in ROUNDS short slots, each right after a slot of the baseline: load from anything else on the
     machine then weighs on both sides of the ratio alike. (page, baseline result, page result)."""
@@ -331,17 +340,30 @@ def _measure(
 
     slot = generator.duration / ROUNDS
     pings, runs = [], []
+    cpu = {baseline.name: [0.0, 0.0], page.name: [0.0, 0.0]}  # server, PostgreSQL
+
+    def timed(measured: Page) -> load.Result:
+        before = machine.cpu_seconds(process_group, DATABASE_NAME)
+        result = run(measured, slot)
+        after = machine.cpu_seconds(process_group, DATABASE_NAME)
+        for n in (0, 1):
+            cpu[measured.name][n] += after[n] - before[n]
+        return result
+
     for _round in range(ROUNDS):
-        pings.append(run(baseline, slot))
+        pings.append(timed(baseline))
         if page.busy and busy is not None:
             with busy:
-                runs.append(run(page, slot))
+                runs.append(timed(page))
         else:
-            runs.append(run(page, slot))
+            runs.append(timed(page))
     ping, result = _total(pings), _total(runs)
+    page.cpu_ms = tuple(used / max(result.requests, 1) * 1000 for used in cpu[page.name])
+    page.ping_cpu_ms = cpu[baseline.name][0] / max(ping.requests, 1) * 1000
     log(
         f"{page.name}: {result.rps:,.0f} requests/s (p95 {result.p95_ms:.0f} ms), "
-        f"baseline alongside {ping.rps:,.0f} requests/s"
+        f"baseline alongside {ping.rps:,.0f} requests/s; CPU a request {page.cpu_ms[0]:.1f} ms in gunicorn, "
+        f"{page.cpu_ms[1]:.1f} ms in PostgreSQL (/ping {page.ping_cpu_ms:.2f} ms)"
     )
     return page, ping, result
 
@@ -360,7 +382,7 @@ def measure_without_cache(
         article.name = "guidance article, without Redis (rendered each time)"
         _check(port, article)
         generator.run(port, article.paths[-2000:], article.headers, duration=load.WARMUP)
-        page, ping, result = _measure(port, generator, baseline, article)
+        page, ping, result = _measure(port, generator, baseline, article, process_group=gunicorn.popen.pid)
     except BaseException:
         print(gunicorn.tail(), flush=True)
         raise
@@ -393,7 +415,10 @@ def measure_pages(
         for page in [baseline, *pages]:
             generator.run(port, page.paths[-2000:], page.headers, duration=load.WARMUP)
 
-        measured = [_measure(port, generator, baseline, page, busy) for page in pages]
+        measured = [
+            _measure(port, generator, baseline, page, busy, process_group=gunicorn.popen.pid)
+            for page in pages
+        ]
         for page in pages:
             _check(port, page, sample=3)  # still signed in, still the same pages
     except BaseException:
@@ -439,6 +464,13 @@ def measure_pages(
         f"services.case_assign (every {BUSY_INTERVAL * 1000:.0f} ms) while its case list was measured.",
         f"Every measured request was one no earlier request made ({ADDRESSES:,} addresses per page, each "
         "with a random parameter the portal ignores; sorts, pages, cases and articles picked at random).",
+        f"Server: gunicorn, {server.layout()}.",
+        "CPU a request, in gunicorn + in PostgreSQL (from /proc, over the measured slices): "
+        + f"/ping {sum(page.ping_cpu_ms for page, _p, _r in measured) / len(measured):.2f} ms; "
+        + "; ".join(
+            f"{page.name} {page.cpu_ms[0]:.1f} + {page.cpu_ms[1]:.1f} ms" for page, _p, _r in measured
+        )
+        + ".",
     ]
     return rows, notes
 

@@ -13,10 +13,18 @@ from pathlib import Path
 
 from bench.env import ROOT, WORK
 
-# Two cores: two gunicorn processes use both; four threads each let one process serve another request while
-# a thread waits on PostgreSQL or Redis (gthread also keeps connections alive, as a browser would use them).
-GUNICORN_WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", "2"))
-GUNICORN_THREADS = int(os.environ.get("BENCH_GUNICORN_THREADS", "4"))
+# The server as the Dockerfile runs it: three sync workers (two cores, and one more to take the next request
+# while another waits on PostgreSQL). BENCH_GUNICORN_THREADS above 1 measures gthread instead: there, one
+# worker accepts every kept-alive connection it can, and a run could leave a core idle (docs/benchmarks.md).
+GUNICORN_WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", "3"))
+GUNICORN_THREADS = int(os.environ.get("BENCH_GUNICORN_THREADS", "1"))
+
+
+def layout() -> str:
+    """The server layout measured, in words."""
+    if GUNICORN_THREADS > 1:
+        return f"{GUNICORN_WORKERS} gthread workers × {GUNICORN_THREADS} threads"
+    return f"{GUNICORN_WORKERS} sync workers"
 
 
 def _bin(name: str) -> str:
@@ -72,12 +80,11 @@ def start_gunicorn(port: int, env: dict[str, str]) -> Process:
             f"127.0.0.1:{port}",
             "--workers",
             str(GUNICORN_WORKERS),
-            "--worker-class",
-            "gthread",
-            "--threads",
-            str(GUNICORN_THREADS),
-            "--keep-alive",
-            "10",
+            *(
+                ["--worker-class", "gthread", "--threads", str(GUNICORN_THREADS), "--keep-alive", "10"]
+                if GUNICORN_THREADS > 1
+                else ["--worker-class", "sync"]
+            ),
             "--backlog",
             "256",
             "--log-level",
