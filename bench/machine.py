@@ -65,11 +65,11 @@ def describe(generator: str) -> dict[str, str]:
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def cpu_seconds(process_group: int, database: str) -> tuple[float, float]:
-    """CPU time (user + system) used so far by the processes of a process group (gunicorn's master and
-    workers) and by the PostgreSQL backends connected to `database`, from /proc. A backend that ended
-    between two readings takes its time with it: read around a run on connections that stay open."""
-    server = postgres = 0.0
+def cpu_seconds(process_group: int, database: str) -> dict[int, tuple[str, float]]:
+    """CPU time (user + system) used so far, per process, by the processes of a process group ("server":
+    gunicorn's master and workers) and by the PostgreSQL backends connected to `database` ("postgres"), from
+    /proc. See cpu_used() for the difference of two readings."""
+    found: dict[int, tuple[str, float]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -80,7 +80,21 @@ def cpu_seconds(process_group: int, database: str) -> tuple[float, float]:
             continue
         used = (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
         if int(fields[2]) == process_group:  # the process group id
-            server += used
+            found[int(entry)] = ("server", used)
         elif command.startswith(b"postgres: ") and f" {database} ".encode() in command:
-            postgres += used
-    return server, postgres
+            found[int(entry)] = ("postgres", used)
+    return found
+
+
+def cpu_used(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]
+) -> tuple[float, float]:
+    """(server, postgres) CPU seconds between two readings: what each process still running used since the
+    first, all of what a process started since used. A process that ended between them (a database
+    connection past its DATABASE_CONN_MAX_AGE) takes its last moments with it: a slight undercount, never a
+    negative one."""
+    totals = {"server": 0.0, "postgres": 0.0}
+    for pid, (kind, used) in after.items():
+        earlier = before.get(pid)
+        totals[kind] += used - (earlier[1] if earlier and earlier[0] == kind else 0.0)
+    return totals["server"], totals["postgres"]

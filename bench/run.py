@@ -345,9 +345,9 @@ def _measure(
     def timed(measured: Page) -> load.Result:
         before = machine.cpu_seconds(process_group, DATABASE_NAME)
         result = run(measured, slot)
-        after = machine.cpu_seconds(process_group, DATABASE_NAME)
+        used = machine.cpu_used(before, machine.cpu_seconds(process_group, DATABASE_NAME))
         for n in (0, 1):
-            cpu[measured.name][n] += after[n] - before[n]
+            cpu[measured.name][n] += used[n]
         return result
 
     for _round in range(ROUNDS):
