@@ -4,6 +4,7 @@ library, and every number also in the table beside the chart."""
 from __future__ import annotations
 
 import functools
+import unicodedata
 from dataclasses import dataclass, field
 
 WIDTH = 460  # about the width it is shown at beside its table, so its text stays readable
@@ -12,6 +13,7 @@ ROW_HEIGHT = 26
 COLUMN_AREA = 180  # height of the plotting area of column charts
 AXIS = 22  # room below the columns for their labels
 MARGIN = 24  # either side of the columns, so the first and last labels are not cut
+FONT_SIZE = 12  # of the charts' text (static/portal/css/portal.css, .chart text)
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,18 @@ class Text:
     y: float
     text: str
     anchor: str = "start"
+    fit: float | None = None  # a width the text is squeezed into (SVG textLength) when it would run over
+
+
+def text_width(text: str) -> float:
+    """About how wide the text is drawn at the charts' font size: a full em for a wide (CJK) character, a
+    little over half one for the others. An estimate, erring wide, to tell when a label needs squeezing."""
+    return sum(1.0 if unicodedata.east_asian_width(c) in "WF" else 0.62 for c in text) * FONT_SIZE
+
+
+def label_text(x: float, y: float, text: str, room: float) -> Text:
+    """A label left of a bar, squeezed into its room if it would run into the bar."""
+    return Text(x, y, text, fit=room if text_width(text) > room else None)
 
 
 @dataclass
@@ -87,7 +101,7 @@ def bars(labels: list[str], series: list[Series], *, top: float | None = None) -
     chart = Chart(WIDTH, per_row * max(len(labels), 1), legend=[(s.css, s.name) for s in series])
     for i, label in enumerate(labels):
         y = i * per_row
-        chart.texts.append(Text(0, y + per_row / 2, label))
+        chart.texts.append(label_text(0, y + per_row / 2, label, LABEL_WIDTH - 6))
         for j, s in enumerate(series):
             width = room * s.values[i] / top
             row_y = y + 5 + j * ROW_HEIGHT
@@ -114,7 +128,7 @@ def stacked(labels: list[str], series: list[Series]) -> Chart:
         y = i * (ROW_HEIGHT + 14)
         total = sum(s.values[i] for s in series) or 1
         left = float(LABEL_WIDTH)
-        chart.texts.append(Text(0, y + (ROW_HEIGHT + 14) / 2, label))
+        chart.texts.append(label_text(0, y + (ROW_HEIGHT + 14) / 2, label, LABEL_WIDTH - 6))
         for s in series:
             width = room * s.values[i] / total
             if width:

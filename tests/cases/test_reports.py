@@ -578,3 +578,23 @@ def test_charts_scale_to_the_largest_value_and_skip_zero() -> None:
         (charts.WIDTH - charts.LABEL_WIDTH - 10) * 0.75,
         (charts.WIDTH - charts.LABEL_WIDTH - 10) * 0.25,
     ]
+
+
+def test_a_label_too_long_for_its_room_is_squeezed_into_it(client, billing_admin, book) -> None:
+    """A bar's label that would run into the bar (エスカレーションなし is ten full-width characters) is drawn
+    into the room left of the bars; one that fits is drawn as it is."""
+    from cases import charts
+
+    room = charts.LABEL_WIDTH - 6
+    chart = charts.bars(
+        ["エスカレーションなし", "Microsoft"], [charts.Series("median", "chart-a", [1, 2], ["1", "2"])]
+    )
+    fits = {text.text: text.fit for text in chart.texts if text.x == 0}
+    assert fits == {"エスカレーションなし": room, "Microsoft": None}
+    client.force_login(billing_admin.user)
+    page = client.get("/ja/reports/", {"from": PERIOD.start.isoformat(), "to": PERIOD.end.isoformat()})
+    assert page.status_code == 200
+    assert (
+        f'textLength="{room}" lengthAdjust="spacingAndGlyphs" dominant-baseline="middle" aria-hidden="true">'
+        "エスカレーションなし</text>" in page.content.decode()
+    )
