@@ -592,9 +592,6 @@ class Case(models.Model):
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     first_response_due = models.DateTimeField(_("first response due"))
     first_response_at = models.DateTimeField(_("first response"), null=True, blank=True)
-    # Set by the service levels on business time; reports count a target met when done by its due time.
-    first_response_due_at = models.DateTimeField(_("first response due"), null=True, blank=True)
-    resolution_due_at = models.DateTimeField(_("resolution due"), null=True, blank=True)
 
     # Escalation through the partner support channel.
     escalation_target = models.CharField(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import math
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -39,6 +40,7 @@ from cases.models import Case, CustomerAnswer, EscalationTarget, Partner, Status
 RESOLVED_STATUSES = (Status.RESOLVED, Status.CLOSED)
 PERCENTILES = (0.5, 0.9)
 RATINGS = (1, 2, 3, 4, 5)
+OUTCOMES = ("met", "missed", "pending", "no_target")  # of a target (TargetCounts)
 TOP_CUSTOMERS = 5  # per currency
 # The escalation targets a time to resolution is split by; "" is a case never escalated.
 TARGET_GROUPS = (EscalationTarget.MICROSOFT.value, EscalationTarget.VIANET.value, "")
@@ -188,14 +190,14 @@ class Opened:
     """What one query says of the cases opened in the period: how many each week, the money per currency,
     and how their targets fared."""
 
-    per_week: dict[datetime.date, int]
+    per_week: Counter[datetime.date]
     money: list[Money]
     first_response: TargetCounts
     resolution: TargetCounts
 
 
 def _target_counts(done: str, due: str, now: datetime.datetime) -> dict[str, Count]:
-    """Met, missed, pending and without a target, of the done/due pair of columns."""
+    """Met, missed, pending and without a target (OUTCOMES), of the done/due pair of columns."""
     has_due = Q(**{f"{due}__isnull": False})
     return {
         f"{done}_met": Count("pk", filter=has_due & Q(**{f"{done}__lte": F(due)})),
@@ -229,30 +231,20 @@ def opened(partner: Partner, period: Period, now: datetime.datetime) -> Opened:
             **{key: value for done, due in done_due for key, value in _target_counts(done, due, now).items()},
         )
     )
-    per_week: dict[datetime.date, int] = {}
-    money: dict[str, dict[str, Decimal | int]] = {}
-    targets: dict[str, int] = {}
+    target_keys = [f"{done}_{outcome}" for done, _due in done_due for outcome in OUTCOMES]
     money_keys = ("disputed_cases", "credit_known", "disputed", "credited", "credited_cases")
+    per_week: Counter[datetime.date] = Counter()
+    targets: Counter[str] = Counter()
+    money: dict[str, Counter[str]] = {}
     for row in rows:
-        week = _as_date(row["week"])
-        per_week[week] = per_week.get(week, 0) + row["opened"]
-        for done, _due in done_due:
-            for outcome in ("met", "missed", "pending", "no_target"):
-                key = f"{done}_{outcome}"
-                targets[key] = targets.get(key, 0) + row[key]
+        per_week[_as_date(row["week"])] += row["opened"]
+        targets.update({key: row[key] for key in target_keys})
         # Money counts the cases with a currency and an amount disputed or credited.
         if row["currency"] and (row["disputed_cases"] or row["credit_known"]):
-            totals = money.setdefault(row["currency"], dict.fromkeys(money_keys, 0))
-            for key in money_keys:
-                totals[key] += row[key]
+            money.setdefault(row["currency"], Counter()).update({key: row[key] for key in money_keys})
 
     def pick(done: str) -> TargetCounts:
-        return TargetCounts(
-            **{
-                outcome: targets.get(f"{done}_{outcome}", 0)
-                for outcome in ("met", "missed", "pending", "no_target")
-            }
-        )
+        return TargetCounts(**{outcome: targets[f"{done}_{outcome}"] for outcome in OUTCOMES})
 
     return Opened(
         per_week=per_week,
@@ -261,8 +253,8 @@ def opened(partner: Partner, period: Period, now: datetime.datetime) -> Opened:
                 Money(
                     currency=currency,
                     cases=totals["disputed_cases"],
-                    disputed=totals["disputed"],
-                    credited=totals["credited"],
+                    disputed=Decimal(totals["disputed"]),
+                    credited=Decimal(totals["credited"]),
                     credited_cases=totals["credited_cases"],
                 )
                 for currency, totals in money.items()
@@ -274,7 +266,7 @@ def opened(partner: Partner, period: Period, now: datetime.datetime) -> Opened:
     )
 
 
-def resolved_per_week(partner: Partner, period: Period) -> dict[datetime.date, int]:
+def resolved_per_week(partner: Partner, period: Period) -> Counter[datetime.date]:
     """The cases resolved in each week of the period."""
     tz = timezone.get_current_timezone()
     rows = (
@@ -285,37 +277,13 @@ def resolved_per_week(partner: Partner, period: Period) -> dict[datetime.date, i
         .annotate(count=Count("pk"))
         .values_list("week", "count")
     )
-    return {_as_date(week): count for week, count in rows}
-
-
-def _weeks(
-    period: Period, opened: dict[datetime.date, int], resolved: dict[datetime.date, int]
-) -> list[Week]:
-    return [Week(monday, opened.get(monday, 0), resolved.get(monday, 0)) for monday in period.weeks()]
-
-
-def weekly(partner: Partner, period: Period) -> list[Week]:
-    """Cases opened and resolved in each week of the period (weeks start on Monday)."""
-    return _weeks(
-        period, opened(partner, period, timezone.now()).per_week, resolved_per_week(partner, period)
-    )
+    return Counter({_as_date(week): count for week, count in rows})
 
 
 def _as_date(value: datetime.date | datetime.datetime) -> datetime.date:
     if isinstance(value, datetime.datetime):
         return (timezone.localtime(value) if timezone.is_aware(value) else value).date()
     return value
-
-
-def money(partner: Partner, period: Period) -> list[Money]:
-    """Per currency: the disputed amounts of the cases opened in the period and the credit granted on them."""
-    return opened(partner, period, timezone.now()).money
-
-
-def targets(partner: Partner, period: Period, now: datetime.datetime) -> tuple[TargetCounts, TargetCounts]:
-    """First-response and resolution targets of the cases opened in the period."""
-    figures = opened(partner, period, now)
-    return figures.first_response, figures.resolution
 
 
 class PercentileCont(Aggregate):
@@ -444,9 +412,10 @@ def top_customers(partner: Partner, period: Period, limit: int = TOP_CUSTOMERS) 
 def report_for(partner: Partner, period: Period, *, now: datetime.datetime | None = None) -> Report:
     """Every figure of the partner's report for the period."""
     figures = opened(partner, period, now or timezone.now())
+    resolved = resolved_per_week(partner, period)
     return Report(
         period=period,
-        weeks=_weeks(period, figures.per_week, resolved_per_week(partner, period)),
+        weeks=[Week(monday, figures.per_week[monday], resolved[monday]) for monday in period.weeks()],
         money=figures.money,
         resolution_times=resolution_times(partner, period),
         first_response=figures.first_response,
@@ -501,7 +470,7 @@ def export_rows(partner: Partner, period: Period) -> QuerySet:
 def target_outcome(
     done: datetime.datetime | None, due: datetime.datetime | None, now: datetime.datetime
 ) -> str:
-    """met, missed, pending, or "" (no target): as targets() counts them."""
+    """met, missed, pending, or "" (no target): as opened() counts them (_target_counts)."""
     if due is None:
         return ""
     if done is not None:

@@ -98,7 +98,7 @@ def book(contoso, customer, global_admin, fabrikam_customer):
 
 def test_cases_opened_and_resolved_per_week(contoso, book) -> None:
     """Opened counts the period's new cases, resolved the period's resolutions not undone by a reopen."""
-    weeks = reports.weekly(contoso, PERIOD)
+    weeks = reports.report_for(contoso, PERIOD).weeks
     assert [(w.start, w.opened, w.resolved) for w in weeks] == [
         (datetime.date(2026, 10, 5), 4, 4),  # A B H G opened; A B H F resolved (G reopened)
         (datetime.date(2026, 10, 12), 3, 1),  # C D E opened; C resolved
@@ -113,7 +113,7 @@ def test_weeks_of_a_period_not_starting_on_monday() -> None:
 
 def test_disputed_and_credited_per_currency(contoso, book) -> None:
     """Amounts add up per currency over the cases opened in the period; the rate is credit over disputed."""
-    money = {m.currency: m for m in reports.money(contoso, PERIOD)}
+    money = {m.currency: m for m in reports.report_for(contoso, PERIOD).money}
     assert list(money) == ["JPY", "USD", "EUR"]
     usd = money["USD"]
     assert (usd.cases, usd.disputed, usd.credited, usd.credited_cases) == (
@@ -175,7 +175,8 @@ def test_no_resolved_case_has_no_times(contoso) -> None:
 
 def test_targets_met_missed_pending_and_without(contoso, book) -> None:
     """A done in time; B late; D overdue; E and D's resolution not due yet; C, G, H without a due time."""
-    first_response, resolution = reports.targets(contoso, PERIOD, NOW)
+    figures = reports.opened(contoso, PERIOD, NOW)
+    first_response, resolution = figures.first_response, figures.resolution
     assert first_response == reports.TargetCounts(met=1, missed=2, pending=1, no_target=3)
     assert resolution == reports.TargetCounts(met=2, missed=1, pending=1, no_target=3)
     assert first_response.rate == pytest.approx(1 / 3)
