@@ -151,10 +151,9 @@ def stacked(labels: list[str], series: list[Series]) -> Chart:
 
 def week_label(day) -> str:
     """A week's Monday, short, in the active language (Dec 1 · 12月1日 · 1 дек.)."""
-    from django.conf import settings
-    from django.utils import translation
+    from portal.templating import active_locale
 
-    return _week_label(day, translation.to_locale(translation.get_language() or settings.LANGUAGE_CODE))
+    return _week_label(day, active_locale())
 
 
 @functools.lru_cache(maxsize=4096)
@@ -167,9 +166,9 @@ def _week_label(day, locale: str) -> str:
 def target_group_label(group: str) -> str:
     from django.utils.translation import gettext as _
 
-    from cases.models import EscalationTarget
+    from cases.models import EscalationTarget, labels
 
-    return str(EscalationTarget(group).label) if group else _("Not escalated")
+    return labels(EscalationTarget)[group] if group else _("Not escalated")
 
 
 def target_outcome_labels() -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import datetime
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.contrib import messages
@@ -925,6 +925,22 @@ class _Echo:
         return value
 
 
+def _csv_response(name: str, header: Iterable[str], rows: Iterable[Iterable]) -> StreamingHttpResponse:
+    """A CSV download streamed a row at a time: UTF-8 with a byte-order mark (so spreadsheet programs read
+    CJK names), never stored by a cache."""
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield "\ufeff" + writer.writerow(header)
+        for row in rows:
+            yield writer.writerow(row)
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
 @require_safe
 @partner_view
 def audit_export(request: HttpRequest) -> StreamingHttpResponse:
@@ -938,22 +954,15 @@ def audit_export(request: HttpRequest) -> StreamingHttpResponse:
         after={"filters": {k: v for k, v in request.GET.items() if k != "page"}, "rows": events.count()},
         request=request,
     )
-    writer = csv.writer(_Echo())
 
     def rows():
-        yield "\ufeff" + writer.writerow(AUDIT_CSV_COLUMNS)
         for event in events.iterator(chunk_size=1000):
             values = [getattr(event, column) for column in AUDIT_CSV_COLUMNS]
-            yield writer.writerow(
-                [json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v for v in values]
-            )
+            yield [json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v for v in values]
 
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     name = f"audit-{request.membership.partner.case_prefix.lower()}-{stamp}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return _csv_response(name, AUDIT_CSV_COLUMNS, rows())
 
 
 @require_POST
@@ -1111,15 +1120,5 @@ def report_export(request: HttpRequest) -> HttpResponse:
     if period is None:
         return render(request, "cases/reports.html", {"form": form, "report": None}, status=400)
     partner = request.membership.partner
-    writer = csv.writer(_Echo())
-
-    def lines():
-        yield "\ufeff" + writer.writerow(reports.CSV_COLUMNS)
-        for cells in reports.export_lines(partner, period):
-            yield writer.writerow(cells)
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     name = f"cases-{partner.case_prefix.lower()}-{period.start:%Y%m%d}-{period.end:%Y%m%d}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return _csv_response(name, reports.CSV_COLUMNS, reports.export_lines(partner, period))

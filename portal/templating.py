@@ -72,7 +72,8 @@ def date(value: object, name: str = "DATE_FORMAT") -> str:
     return dateformat.format(value, fmt)
 
 
-def _locale() -> str:
+def active_locale() -> str:
+    """The active language as a Babel locale name (ja, zh_Hant, ru)."""
     return translation.to_locale(translation.get_language() or settings.LANGUAGE_CODE)
 
 
@@ -94,7 +95,7 @@ def number(value: float | int | None, decimals: int = 0) -> str:
     """A number as a reader of the active language writes it (1,234 · 1 234 · 1.234,5), through Babel."""
     if value is None:
         return "—"
-    locale = _locale()
+    locale = active_locale()
     if not decimals and type(value) is int and value >= 0:
         # The pattern groups by three in every language; only the separator is the language's. A report
         # writes a few hundred counts, and Babel's general path costs twenty times this one.
@@ -110,7 +111,7 @@ def percent(value: float | None) -> str:
     from babel.numbers import format_percent
 
     # The language's own pattern (42 % in Russian), one decimal kept where there is one.
-    return format_percent(round(value, 3), locale=_locale(), decimal_quantization=False)
+    return format_percent(round(value, 3), locale=active_locale(), decimal_quantization=False)
 
 
 def hours(value: datetime.timedelta | None) -> str:
