@@ -26,6 +26,7 @@ from guidance.models import (
     Translation,
     TranslationMemory,
     TranslationType,
+    field_suffix,
     memory_suggestions,
     normalised_text,
     outdated_condition,
@@ -238,7 +239,7 @@ class ArticleAdmin(SimpleHistoryAdmin, TabbedDjangoJqueryTranslationAdmin):
 def _warn_lost_segments(request: HttpRequest, article: Article, form) -> None:
     """Say which sentences a free edit of a translated body removed; the others keep their states."""
     for translation in article.translations.filter(has_segments=True):
-        name = f"body_{translation.language.replace('-', '_')}"
+        name = f"body_{field_suffix(translation.language)}"
         if name not in form.changed_data:
             continue
         lost = segments_lost(translation=translation, body=getattr(article, name) or "")

@@ -449,6 +449,11 @@ def sentence_key(english: str) -> str:
     return hashlib.sha256(normalise(english).encode()).hexdigest()
 
 
+def target_key(target: str) -> str:
+    """The key of a translation in the memory (exact text: one entry per English sentence and wording)."""
+    return hashlib.sha256(target.encode()).hexdigest()
+
+
 def memory_suggestions(
     entries: list[TranslationMemory], english: str, *, limit: int = 5
 ) -> list[tuple[TranslationMemory, float]]:
@@ -522,7 +527,7 @@ class TranslationMemory(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         self.source_key = sentence_key(self.source)
-        self.target_key = hashlib.sha256(self.target.encode()).hexdigest()
+        self.target_key = target_key(self.target)
         super().save(*args, **kwargs)
 
     @property

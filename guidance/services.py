@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,8 +23,10 @@ from guidance.models import (
     Translation,
     TranslationMemory,
     TranslationType,
+    field_suffix,
     segments_digest,
     sentence_key,
+    target_key,
 )
 
 ENGLISH = "en"
@@ -458,7 +459,7 @@ def _remember(article: Article, translation: Translation) -> None:
             source=source,
             source_key=sentence_key(source),
             target=target,
-            target_key=hashlib.sha256(target.encode()).hexdigest(),
+            target_key=target_key(target),
             origin_path=translation.source_path,
             origin_revision=translation.source_hash,
             origin_article=article,
@@ -620,7 +621,7 @@ def segment_edit(*, segment: Segment, target: str, user=None) -> Segment:
         segment = next(s for s in segments if s.pk == segment.pk)
         if segment.state == SegmentState.DROPPED:
             raise ValueError("the English of this segment was removed: edit the body instead")
-        name = f"body_{translation.language.replace('-', '_')}"
+        name = f"body_{field_suffix(translation.language)}"
         body = getattr(article, name) or ""
         places = segment_places(body, segments)
         if segment.pk in places:
