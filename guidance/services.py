@@ -517,6 +517,14 @@ def _store_rows(translation: Translation, rows: list[_Row], *, stored: list[_Row
         )
         for index, row in enumerate(rows)
     )
+    _store_summary(translation, rows)
+
+
+def _store_summary(translation: Translation, rows: list[_Row]) -> None:
+    """The translation's counts of sentences by state and the digest its page's rendering is found under,
+    from its rows as stored."""
+    counts = sentences.counts(rows)
+    digest = segments_digest([dataclasses.astuple(row) for row in rows])
     translation.segments_current = counts[SegmentState.CURRENT]
     translation.segments_outdated = counts[SegmentState.OUTDATED]
     translation.segments_missing = counts[SegmentState.MISSING]
@@ -642,7 +650,8 @@ def segment_edit(*, segment: Segment, target: str, user=None) -> Segment:
         segment.edited = True
         segment.reviewed = False
         segment.save()
-        _store_rows(translation, _stored_rows(translation), stored=[])
+        # The counts and the digest follow the saved segment; the other rows (and their ids) stay.
+        _store_summary(translation, _stored_rows(translation))
         _remember(article, translation)
     return segment
 

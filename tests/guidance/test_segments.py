@@ -392,9 +392,13 @@ def test_admin_segment_edit_makes_it_current_and_survives_reimport(client, staff
     zh = translation("zh-hans")
     segment = zh.segments.get(segment_id="4e4a7-112")
     client.force_login(staff)
+    ids = list(zh.segments.order_by("position").values_list("pk", flat=True))
     response = client.post(_segments_url(zh), {"segment": segment.pk, "action": "save", "target": NEW_PAID})
     assert response.status_code == 302
+    # Back to the edited sentence: its row (and every other) keeps its id, so the page's anchor finds it.
+    assert response["Location"].endswith(f"#segment-{segment.pk}")
     zh = translation("zh-hans")
+    assert list(zh.segments.order_by("position").values_list("pk", flat=True)) == ids
     assert (zh.segments_current, zh.segments_outdated, zh.segments_missing) == (31, 1, 1)
     assert NEW_PAID in zh.article.body_zh_hans and "你负责向 Microsoft 付款。" not in zh.article.body_zh_hans
     run(ZH_CN, revision)
